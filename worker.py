@@ -1,0 +1,1 @@
+"""Dramatiq entry point: `dramatiq worker` imports the actors from here."""
