@@ -68,8 +68,7 @@ class _Gate:
             return hubspot_error(
                 401,
                 "INVALID_AUTHENTICATION",
-                "Authentication credentials not found. This API supports OAuth 2.0 "
-                "authentication.",
+                "Authentication credentials not found. This API supports OAuth 2.0 authentication.",
             )
         used = sandbox.count_usage(api)
         if api == "salesforce":
@@ -192,7 +191,10 @@ class SandboxMiddleware:
         if window is not None:
             spec = window.spec
             pairs += [
-                ("X-HubSpot-RateLimit-Interval-Milliseconds", str(int(spec.interval_seconds * 1000))),
+                (
+                    "X-HubSpot-RateLimit-Interval-Milliseconds",
+                    str(int(spec.interval_seconds * 1000)),
+                ),
                 ("X-HubSpot-RateLimit-Max", str(spec.max_calls)),
                 ("X-HubSpot-RateLimit-Remaining", str(max(0, spec.max_calls - len(window._calls)))),
             ]

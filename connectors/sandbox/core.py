@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from connectors.sandbox.knobs import FaultSpec, Faults, RateLimitSpec, RollingWindow
+from connectors.sandbox.knobs import Faults, FaultSpec, RateLimitSpec, RollingWindow
 
 if TYPE_CHECKING:
     from connectors.sandbox.hubspot.portal import HubSpotPortal

@@ -71,6 +71,4 @@ class SandboxServer:
 
 def serve(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 8787) -> None:
     """Serve in the foreground until interrupted (``partnersync sandbox``)."""
-    uvicorn.run(
-        create_app(sandbox), host=host, port=port, log_level="warning", access_log=False
-    )
+    uvicorn.run(create_app(sandbox), host=host, port=port, log_level="warning", access_log=False)

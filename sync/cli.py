@@ -1,0 +1,269 @@
+"""``partnersync``: the command line.
+
+Commands stay thin: parse options, call one service function, print its result. Exit
+status 0 on success, 2 on a usage or configuration error (one line, no traceback), 1 on
+any other failure. Commands whose capability is not built yet say so and exit 2; they
+never print made-up output.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from sync.settings import ConfigError, Settings, load_settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="partnersync",
+    help="Sync a CRM (Salesforce, HubSpot) with your partner program.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class _State:
+    settings_file: Path | None = None
+    log_level: str = "info"
+
+
+_state = _State()
+
+
+@app.callback()
+def _global(
+    settings: Annotated[
+        Path | None,
+        typer.Option(
+            "--settings",
+            help="Settings file (default: $PARTNERSYNC_SETTINGS or ./settings.toml).",
+        ),
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="debug, info, warning or error.")
+    ] = "info",
+) -> None:
+    _state.settings_file = settings
+    _state.log_level = log_level
+
+
+def _settings() -> Settings:
+    settings = load_settings(_state.settings_file)
+    from sync.log import configure_logging
+
+    configure_logging(_state.log_level, secrets=settings.secrets())
+    return settings
+
+
+def _not_built(command: str, capability: str) -> NoReturn:
+    typer.echo(
+        f"partnersync {command}: {capability} is not built yet in this version; "
+        "see the project's open issues.",
+        err=True,
+    )
+    raise typer.Exit(2)
+
+
+# --- demo, run, sandbox ---------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    records: Annotated[int, typer.Option(help="Opportunities/deals to seed per CRM.")] = 200,
+) -> None:
+    """Embedded end-to-end run on the CRM sandbox; prints what happened."""
+    from sync.demo import run_demo
+
+    run_demo(_settings(), records=records, echo=typer.echo)
+
+
+@app.command()
+def run() -> None:
+    """The daemon: scheduler + workers (+ HTTP API)."""
+    _not_built("run", "the queue-driven daemon")
+
+
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8787,
+    seed: Annotated[
+        int, typer.Option(help="Seed N opportunities (Salesforce) and N deals (HubSpot).")
+    ] = 0,
+    random_seed: Annotated[int, typer.Option(help="Random seed of the generated data.")] = 1,
+    latency_ms: Annotated[float, typer.Option(help="Milliseconds added to every call.")] = 0.0,
+    faults: Annotated[
+        str | None,
+        typer.Option(help="Fault injection, e.g. '503:0.05,lock:0.02,expire-session-after:500'."),
+    ] = None,
+    hubspot_rate: Annotated[
+        str | None, typer.Option(help="HubSpot rolling rate limit, e.g. '100/10s'.")
+    ] = None,
+    salesforce_daily_limit: Annotated[
+        int, typer.Option(help="Salesforce daily API allocation (403 once spent).")
+    ] = 5_000_000,
+) -> None:
+    """Serve the local Salesforce + HubSpot emulator (state in memory)."""
+    from connectors.sandbox.core import Sandbox, SandboxConfig
+    from connectors.sandbox.knobs import FaultSpecError, parse_faults, parse_rate
+    from connectors.sandbox.seed import seed_sandbox
+    from connectors.sandbox.server import serve
+
+    try:
+        config = SandboxConfig(
+            latency_ms=latency_ms,
+            faults=parse_faults(faults),
+            hubspot_rate=parse_rate(hubspot_rate),
+            salesforce_daily_limit=salesforce_daily_limit,
+        )
+    except FaultSpecError as exc:
+        raise ConfigError(str(exc)) from None
+    if seed < 0:
+        raise ConfigError("--seed must be 0 or more")
+    box = Sandbox(config)
+    if seed:
+        seed_sandbox(box, seed, random_seed=random_seed)
+    typer.echo(
+        f"CRM sandbox on http://{host}:{port}: "
+        f"{box.salesforce.count()} Salesforce opportunities, "
+        f"{box.hubspot.count()} HubSpot deals"
+        + (f"; faults {config.faults}" if faults else "")
+        + (f"; latency {latency_ms:g} ms" if latency_ms else ""),
+        err=True,
+    )
+    serve(box, host=host, port=port)
+
+
+# --- db ---------------------------------------------------------------------------------
+
+db_app = typer.Typer(help="The partner store.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the store to the latest schema."""
+    from sync.store import current_revision, upgrade
+
+    settings = _settings()
+    upgrade(settings.store.url)
+    typer.echo(f"store at revision {current_revision(settings.store.url)}")
+
+
+# --- sync, mappings ---------------------------------------------------------------------
+
+
+@app.command("sync")
+def sync_command(
+    crm: Annotated[str, typer.Option(help="salesforce, hubspot or all.")] = "all",
+    full: Annotated[bool, typer.Option(help="Re-read everything.")] = False,
+) -> None:
+    """One pull + rules + push cycle, inline."""
+    _not_built("sync", "the mirror (connectors, mappings, pull)")
+
+
+mappings_app = typer.Typer(help="Declarative field mappings.", no_args_is_help=True)
+app.add_typer(mappings_app, name="mappings")
+
+
+@mappings_app.command("check")
+def mappings_check(
+    crm: Annotated[str, typer.Option(help="salesforce, hubspot or all.")] = "all",
+    offline: Annotated[bool, typer.Option(help="Check the files only.")] = False,
+) -> None:
+    """Validate mapping files (online: against the CRM's metadata)."""
+    _not_built("mappings check", "mapping validation")
+
+
+@mappings_app.command("preview")
+def mappings_preview(
+    crm: Annotated[str, typer.Option(help="salesforce or hubspot.")],
+    limit: Annotated[int, typer.Option(help="Records to show.")] = 20,
+) -> None:
+    """Dry run: the writes a push would make."""
+    _not_built("mappings preview", "write-back")
+
+
+# --- the partner program (later issues) -------------------------------------------------
+
+
+_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def _placeholder(command: str, capability: str) -> typer.models.CommandFunctionType:
+    def handler(ctx: typer.Context) -> None:
+        _not_built(command, capability)
+
+    return handler
+
+
+def _group(name: str, help_text: str, capability: str, commands: list[str]) -> None:
+    """A command group whose commands all say their capability is not built yet."""
+    group = typer.Typer(help=help_text, no_args_is_help=True)
+    for command in commands:
+        group.command(command, context_settings=_PASS_THROUGH, help="(not built yet)")(
+            _placeholder(f"{name} {command}", capability)
+        )
+    app.add_typer(group, name=name)
+
+
+_group(
+    "partners",
+    "Partners and their CRM references.",
+    "partner management",
+    ["add", "list", "import"],
+)
+_group("accounts", "House and do-not-contact accounts.", "blocked accounts", ["block"])
+_group(
+    "registrations",
+    "Deal registrations.",
+    "deal registration",
+    ["submit", "list", "approve", "reject", "extend"],
+)
+_group("agreements", "Partner agreements.", "agreements", ["import", "show", "amend"])
+_group(
+    "payouts", "Commission payouts.", "payouts", ["list", "approve", "schedule", "pay", "reverse"]
+)
+
+
+app.command("report", context_settings=_PASS_THROUGH, help="Named reports (not built yet).")(
+    _placeholder("report", "reporting")
+)
+app.command("audit", context_settings=_PASS_THROUGH, help="The audit log (not built yet).")(
+    _placeholder("audit", "the audit log")
+)
+
+
+# --- entry point ------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: maps errors to exit statuses and one-line messages."""
+    from sync.store import StoreError
+
+    try:
+        app(args=argv, prog_name="partnersync")
+    except ConfigError as exc:
+        typer.echo(f"partnersync: configuration error: {exc}", err=True)
+        sys.exit(2)
+    except StoreError as exc:
+        typer.echo(f"partnersync: store error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("partnersync: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("PARTNERSYNC_DEBUG"):
+            raise
+        typer.echo(
+            f"partnersync: error: {type(exc).__name__}: {exc} "
+            "(set PARTNERSYNC_DEBUG=1 for a traceback)",
+            err=True,
+        )
+        sys.exit(1)

@@ -1,0 +1,303 @@
+"""Typed settings: ``settings.toml`` plus ``PARTNERSYNC_<SECTION>__<KEY>`` environment overrides.
+
+The file comes from ``--settings``, else ``PARTNERSYNC_SETTINGS``, else ``./settings.toml``
+(a missing default file means built-in defaults; a missing named file is an error). The
+environment wins over the file. Any unknown key or bad value stops start-up with a
+:class:`ConfigError` whose one line names the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+__all__ = [
+    "ApiSettings",
+    "ConfigError",
+    "HubSpotSettings",
+    "ProgramSettings",
+    "QueueSettings",
+    "SalesforceSettings",
+    "Settings",
+    "StoreSettings",
+    "SyncSettings",
+    "load_settings",
+    "redact_url",
+    "settings_path",
+]
+
+ENV_PREFIX = "PARTNERSYNC_"
+DEFAULT_PATH = Path("settings.toml")
+
+
+class ConfigError(Exception):
+    """A configuration problem the user must fix; the message is one line."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreSettings(_Section):
+    """Where partnersync keeps its data (SQLAlchemy URL)."""
+
+    url: str = "sqlite:///partnersync.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_dialect(cls, value: str) -> str:
+        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
+            raise ValueError(
+                f"must be a sqlite:/// or postgresql+psycopg:// URL (got {redact_url(value)!r})"
+            )
+        return value
+
+
+class QueueSettings(_Section):
+    """The message broker: ``memory`` (in-process) or a ``redis://`` URL."""
+
+    broker: str = "memory"
+
+    @field_validator("broker")
+    @classmethod
+    def _known_broker(cls, value: str) -> str:
+        if value != "memory" and not value.startswith(("redis://", "rediss://")):
+            raise ValueError(f"must be 'memory' or a redis:// URL (got {redact_url(value)!r})")
+        return value
+
+
+class SalesforceSettings(_Section):
+    """Salesforce connection; ``auth`` picks which credentials are needed."""
+
+    enabled: bool = True
+    instance_url: str = "http://127.0.0.1:8787"
+    api_version: str = Field(default="59.0", pattern=r"^\d{2,3}\.\d$")
+    auth: Literal["session", "password", "client_credentials", "jwt"] = "session"
+    session_id: SecretStr | None = SecretStr("sandbox")
+    username: str | None = None
+    password: SecretStr | None = None
+    security_token: SecretStr | None = None
+    consumer_key: str | None = None
+    consumer_secret: SecretStr | None = None
+    private_key_file: Path | None = None
+    domain: str = "login"
+    mapping: Path = Path("mappings/salesforce.toml")
+
+    @field_validator("instance_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _http_url(value)
+
+    @model_validator(mode="after")
+    def _credentials_for_auth(self) -> SalesforceSettings:
+        needed = {
+            "session": ("session_id",),
+            "password": ("username", "password"),
+            "client_credentials": ("consumer_key", "consumer_secret"),
+            "jwt": ("consumer_key", "username", "private_key_file"),
+        }[self.auth]
+        missing = [key for key in needed if getattr(self, key) in (None, "")]
+        if self.enabled and missing:
+            raise ValueError(f"auth = {self.auth!r} needs {', '.join(missing)}")
+        return self
+
+
+class HubSpotSettings(_Section):
+    """HubSpot connection (private-app access token)."""
+
+    enabled: bool = True
+    base_url: str = "http://127.0.0.1:8787"
+    access_token: SecretStr | None = SecretStr("sandbox")
+    mapping: Path = Path("mappings/hubspot.toml")
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _http_url(value)
+
+    @model_validator(mode="after")
+    def _token(self) -> HubSpotSettings:
+        if self.enabled and (self.access_token is None or not self.access_token.get_secret_value()):
+            raise ValueError("access_token is required when HubSpot is enabled")
+        return self
+
+
+class SyncSettings(_Section):
+    """Pull cadence: how often, and how far back each incremental read overlaps (seconds)."""
+
+    interval_seconds: int = Field(default=60, ge=1)
+    lookback_seconds: int = Field(default=10, ge=0)
+
+
+class ProgramSettings(_Section):
+    """The partner program: protection by tier, extensions, minimum deal amount."""
+
+    protection_days: dict[str, int] = Field(
+        default_factory=lambda: {"registered": 90, "silver": 120, "gold": 180}
+    )
+    extension_days: int = Field(default=30, ge=0)
+    max_extensions: int = Field(default=1, ge=0)
+    min_amount: Decimal = Field(default=Decimal("0"), ge=0)
+    register_from_crm: bool = True
+
+    @field_validator("protection_days")
+    @classmethod
+    def _positive_days(cls, value: dict[str, int]) -> dict[str, int]:
+        if not value:
+            raise ValueError("must name at least one tier")
+        for tier, days in value.items():
+            if days < 1:
+                raise ValueError(f"tier {tier!r}: days must be at least 1 (got {days})")
+        return value
+
+    @field_validator("min_amount", mode="before")
+    @classmethod
+    def _no_float_money(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            raise ValueError('money must be a string or an integer, e.g. "2500.00", not a float')
+        return value
+
+
+class ApiSettings(_Section):
+    """The HTTP API's listening address."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+
+class Settings(BaseSettings):
+    """All settings; sections as in DESIGN.md."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    store: StoreSettings = StoreSettings()
+    queue: QueueSettings = QueueSettings()
+    salesforce: SalesforceSettings = SalesforceSettings()
+    hubspot: HubSpotSettings = HubSpotSettings()
+    sync: SyncSettings = SyncSettings()
+    program: ProgramSettings = ProgramSettings()
+    api: ApiSettings = ApiSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's contents arrive as init arguments: the environment overrides them.
+        return (env_settings, init_settings)
+
+    def secrets(self) -> list[str]:
+        """Every secret value configured, for the log redactor."""
+        values = [
+            self.salesforce.session_id,
+            self.salesforce.password,
+            self.salesforce.security_token,
+            self.salesforce.consumer_secret,
+            self.hubspot.access_token,
+        ]
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+
+
+def settings_path(explicit: str | os.PathLike[str] | None = None) -> tuple[Path, bool]:
+    """The settings file to read and whether it was asked for by name."""
+    if explicit:
+        return Path(explicit), True
+    from_env = os.environ.get(f"{ENV_PREFIX}SETTINGS")
+    if from_env:
+        return Path(from_env), True
+    return DEFAULT_PATH, False
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read and validate the settings; raises :class:`ConfigError` with one clear line."""
+    file, named = settings_path(path)
+    data: dict[str, Any] = {}
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+    elif named:
+        raise ConfigError(f"{file}: settings file not found")
+    _check_sections(file, data)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(file, exc)) from None
+
+
+def _check_sections(file: Path, data: dict[str, Any]) -> None:
+    known = list(Settings.model_fields)
+    for key, value in data.items():
+        if key not in Settings.model_fields:
+            raise ConfigError(
+                f"{file}: unknown section [{key}] (expected one of: {', '.join(known)})"
+            )
+        if not isinstance(value, dict):
+            raise ConfigError(f"{file}: {key} must be a table [{key}], not a single value")
+
+
+def _describe(file: Path, exc: ValidationError) -> str:
+    """One line for the first error: file, dotted key, environment name, what is allowed."""
+    error = exc.errors()[0]
+    location = [str(part) for part in error["loc"]]
+    key = ".".join(location)
+    env = ENV_PREFIX + "__".join(part.upper() for part in location)
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        section = _section_model(location[0])
+        allowed = ", ".join(section.model_fields) if section else ", ".join(Settings.model_fields)
+        message = f"unknown key (expected one of: {allowed})"
+    elif error["type"] == "literal_error":
+        message = f"{message} (got {error.get('input')!r})"
+    extra = "" if len(exc.errors()) == 1 else f" (and {len(exc.errors()) - 1} more)"
+    return f"{file}: {key}: {message} [env {env}]{extra}"
+
+
+def _section_model(name: str) -> type[BaseModel] | None:
+    field = Settings.model_fields.get(name)
+    annotation = field.annotation if field else None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"must start with https:// (http:// only for the sandbox), got {value!r}")
+    return value.rstrip("/")
+
+
+def redact_url(url: str) -> str:
+    """``scheme://user:***@host/db``: never echo a password in an error."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
