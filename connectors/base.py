@@ -1,0 +1,159 @@
+"""The CRM port: what every adapter offers the rest of partnersync.
+
+The application sees CRM records as plain values keyed by CRM field name (relationship
+paths such as ``Account.Name`` included), in pages ordered by (modified time, id), and
+writes as per-record results. SOQL, HubSpot filter JSON, batch sizes and error codes stay
+inside the adapters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = [
+    "CrmConnector",
+    "DeletedRecord",
+    "FieldInfo",
+    "FieldKind",
+    "RecordPage",
+    "RecordUpdate",
+    "Watermark",
+    "WriteOutcome",
+    "WriteResult",
+]
+
+
+class FieldKind(StrEnum):
+    """CRM field types, reduced to what the mapping needs to know."""
+
+    STRING = "string"
+    TEXT = "text"
+    PICKLIST = "picklist"
+    REFERENCE = "reference"
+    ID = "id"
+    NUMBER = "number"
+    CURRENCY = "currency"
+    PERCENT = "percent"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """One CRM field as its metadata API describes it."""
+
+    name: str
+    kind: FieldKind
+    crm_type: str
+    label: str = ""
+    updateable: bool = False
+    nillable: bool = True
+    picklist_values: tuple[str, ...] | None = None
+    length: int | None = None
+
+
+@dataclass(frozen=True, order=True)
+class Watermark:
+    """Where an incremental read resumes: the last (modified time, id) seen, inclusive."""
+
+    modified_at: datetime
+    record_id: str = ""
+
+
+@dataclass(frozen=True)
+class CrmRecord:
+    """A record as read: its id, modified time and raw values by CRM field (paths included)."""
+
+    id: str
+    modified_at: datetime
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RecordPage:
+    """One page of changed records, in (modified time, id) order.
+
+    ``watermark`` is where the next read resumes once this page is stored; ``calls`` the
+    API calls this page cost.
+    """
+
+    records: tuple[CrmRecord, ...]
+    watermark: Watermark | None
+    calls: int = 1
+
+
+@dataclass(frozen=True)
+class DeletedRecord:
+    """A record deleted (Salesforce) or archived (HubSpot) in the CRM."""
+
+    id: str
+    deleted_at: datetime
+
+
+@dataclass(frozen=True)
+class RecordUpdate:
+    """Field values to write to one record, keyed by CRM field name, already on the wire."""
+
+    id: str
+    values: Mapping[str, Any]
+
+
+class WriteOutcome(StrEnum):
+    """What happened to one record of a batched write."""
+
+    OK = "ok"
+    RETRY = "retry"  # transient: lock, rate limit, 5xx — try again later
+    REJECTED = "rejected"  # the CRM refused it: validation, deleted, not writable
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """The result of writing one record."""
+
+    id: str
+    outcome: WriteOutcome
+    code: str | None = None
+    message: str | None = None
+    fields: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is WriteOutcome.OK
+
+
+@runtime_checkable
+class CrmConnector(Protocol):
+    """One CRM object (Salesforce ``Opportunity``, HubSpot ``deals``) behind one port."""
+
+    crm: str
+    object_name: str
+
+    def describe(self) -> Mapping[str, FieldInfo]:
+        """Every field of the object, by CRM field name."""
+        ...
+
+    def changed_since(
+        self, watermark: Watermark | None, fields: Sequence[str]
+    ) -> Iterator[RecordPage]:
+        """Pages of records modified at or after ``watermark`` (all records when ``None``)."""
+        ...
+
+    def deleted_since(self, since: datetime) -> Iterator[DeletedRecord]:
+        """Records deleted or archived at or after ``since``."""
+        ...
+
+    def update(self, updates: Sequence[RecordUpdate]) -> list[WriteResult]:
+        """Write in batches of the API maximum; one result per update, in input order."""
+        ...
+
+    @property
+    def calls(self) -> int:
+        """API calls made so far by this connector."""
+        ...

@@ -1,0 +1,156 @@
+"""Coercion of CRM wire values into partnersync types: ``Decimal``, ``date``, UTC ``datetime``.
+
+Salesforce sends typed JSON (numbers, ``"2024-01-31"``, ``"2024-01-31T10:00:00.000+0000"``,
+booleans); HubSpot sends every property as a string (``"1234.5"``, ``"2024-01-31"``,
+``"2024-01-31T10:00:00Z"`` or epoch milliseconds ``"1706695200000"``, ``"true"``). One
+coercer per target type accepts both; anything else raises :class:`CoercionError` with a
+reason a person can act on. Blank strings and ``None`` mean "no value".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+__all__ = [
+    "COERCERS",
+    "CoercionError",
+    "to_bool",
+    "to_date",
+    "to_datetime",
+    "to_decimal",
+    "to_text",
+]
+
+
+class CoercionError(ValueError):
+    """A CRM value that cannot become the partnersync type; the message says why."""
+
+
+_EPOCH_MS = re.compile(r"^-?\d{10,14}$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Salesforce's +0000 offsets need a colon for fromisoformat on 3.11.
+_OFFSET_NO_COLON = re.compile(r"([+-]\d{2})(\d{2})$")
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def to_text(value: Any) -> str | None:
+    """A string, stripped; numbers and booleans as the CRM would show them."""
+    if _blank(value):
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | Decimal):
+        return str(value).strip()
+    if isinstance(value, float):
+        return repr(value)
+    raise CoercionError(f"expected text, got {type(value).__name__}")
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """An exact ``Decimal`` from a JSON number or a numeric string; never via binary float.
+
+    A JSON float is converted through its shortest repr (``0.1`` -> ``Decimal("0.1")``),
+    which is the exact decimal the CRM sent.
+    """
+    if _blank(value):
+        return None
+    if isinstance(value, bool):
+        raise CoercionError(f"expected a number, got boolean {value}")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        result = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise CoercionError(f"{value!r} is not a number") from None
+    else:
+        raise CoercionError(f"expected a number, got {type(value).__name__}")
+    if not result.is_finite():
+        raise CoercionError(f"{value!r} is not a finite number")
+    return result
+
+
+def to_datetime(value: Any) -> datetime | None:
+    """A UTC-aware ``datetime`` from ISO 8601 (with an offset) or epoch milliseconds."""
+    if _blank(value):
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise CoercionError(f"{value.isoformat()!r} has no time zone")
+        return value.astimezone(UTC)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _from_epoch_ms(value)
+    if not isinstance(value, str):
+        raise CoercionError(f"expected a date-time, got {type(value).__name__}")
+    text = value.strip()
+    if _EPOCH_MS.match(text):
+        return _from_epoch_ms(int(text))
+    if _ISO_DATE.match(text):
+        raise CoercionError(f"{value!r} is a date, not a date-time")
+    iso = text.replace("Z", "+00:00").replace("z", "+00:00")
+    iso = _OFFSET_NO_COLON.sub(r"\1:\2", iso)
+    try:
+        parsed = datetime.fromisoformat(iso)
+    except ValueError:
+        raise CoercionError(f"{value!r} is not an ISO 8601 date-time") from None
+    if parsed.tzinfo is None:
+        raise CoercionError(f"{value!r} has no time zone")
+    return parsed.astimezone(UTC)
+
+
+def to_date(value: Any) -> date | None:
+    """A ``date`` from ``YYYY-MM-DD``, or from a date-time / epoch ms (its UTC date)."""
+    if _blank(value):
+        return None
+    if isinstance(value, datetime):
+        return to_datetime(value).date()  # type: ignore[union-attr]
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and _ISO_DATE.match(value.strip()):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            raise CoercionError(f"{value!r} is not a valid date") from None
+    try:
+        moment = to_datetime(value)
+    except CoercionError:
+        raise CoercionError(f"{value!r} is not a date (expected YYYY-MM-DD)") from None
+    return moment.date() if moment else None
+
+
+def to_bool(value: Any) -> bool | None:
+    """``True``/``False`` from JSON booleans or the strings ``true``/``false``."""
+    if _blank(value):
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise CoercionError(f"{value!r} is not true or false")
+
+
+def _from_epoch_ms(ms: int) -> datetime:
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        raise CoercionError(f"{ms} is out of range for epoch milliseconds") from None
+
+
+COERCERS: dict[str, Callable[[Any], Any]] = {
+    "text": to_text,
+    "decimal": to_decimal,
+    "date": to_date,
+    "datetime": to_datetime,
+    "bool": to_bool,
+}
