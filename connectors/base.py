@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
     "CrmConnector",
+    "CrmRecord",
     "DeletedRecord",
     "FieldInfo",
     "FieldKind",
@@ -78,15 +79,16 @@ class CrmRecord:
 
 @dataclass(frozen=True)
 class RecordPage:
-    """One page of changed records, in (modified time, id) order.
+    """One page of changed records.
 
-    ``watermark`` is where the next read resumes once this page is stored; ``calls`` the
-    API calls this page cost.
+    Store the page, then ``watermark`` (where the next incremental read resumes; ``None``:
+    keep the stored one) and ``cursor`` (where an interrupted full read resumes; ``None``:
+    the full read is complete) in the same transaction.
     """
 
     records: tuple[CrmRecord, ...]
     watermark: Watermark | None
-    calls: int = 1
+    cursor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,9 +142,12 @@ class CrmConnector(Protocol):
         ...
 
     def changed_since(
-        self, watermark: Watermark | None, fields: Sequence[str]
+        self, watermark: Watermark | None, fields: Sequence[str], cursor: str | None = None
     ) -> Iterator[RecordPage]:
-        """Pages of records modified at or after ``watermark`` (all records when ``None``)."""
+        """Pages of records modified at or after ``watermark`` (all when ``None``).
+
+        ``cursor`` resumes an interrupted full read where its last stored page ended.
+        """
         ...
 
     def deleted_since(self, since: datetime) -> Iterator[DeletedRecord]:

@@ -1,0 +1,537 @@
+"""The HubSpot adapter, over hubspot-api-client.
+
+Reads:
+
+- a full load lists every deal (100 a page, no cap) with their company associations
+  inline, resuming from the list's ``after`` cursor;
+- an incremental read searches ``hs_lastmodifieddate >= since`` ascending, 200 a page, and
+  opens a new search window at the last timestamp seen before the 10,000-result cap,
+  skipping the records of that timestamp it has already returned;
+- archived deals come from the ``archived=true`` listing;
+- each deal's primary company (name, domain) is fetched in batches: one v4 association
+  batch read per search page and one company batch read per 100 companies not yet seen.
+
+Hot read paths parse the raw JSON (``_preload_content=False``) instead of building the
+client's models, which costs more than the HTTP itself. Writes use batch update, 100 inputs
+a request; a 207 partial failure becomes one result per record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from hubspot import HubSpot
+from hubspot.crm.associations.v4 import (
+    BatchInputPublicFetchAssociationsBatchRequest,
+    PublicFetchAssociationsBatchRequest,
+)
+from hubspot.crm.companies import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
+from hubspot.crm.deals import (
+    BatchInputSimplePublicObjectBatchInput,
+    Filter,
+    FilterGroup,
+    PublicObjectSearchRequest,
+    SimplePublicObjectBatchInput,
+)
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from connectors.base import (
+    CrmRecord,
+    DeletedRecord,
+    FieldInfo,
+    FieldKind,
+    RecordPage,
+    RecordUpdate,
+    Watermark,
+    WriteOutcome,
+    WriteResult,
+)
+from connectors.errors import (
+    AuthExpired,
+    ConfigurationError,
+    CrmError,
+    QuotaExhausted,
+    RateLimited,
+    Transient,
+)
+from connectors.retry import RetryPolicy, call_with_retries
+
+__all__ = ["HubSpotConfig", "HubSpotConnector", "translate"]
+
+CRM = "hubspot"
+BATCH_LIMIT = 100
+LIST_LIMIT = 100
+SEARCH_LIMIT = 200
+SEARCH_CAP = 10_000
+COMPANY_PREFIX = "company."
+MODIFIED = "hs_lastmodifieddate"
+_KINDS = {
+    "string": FieldKind.STRING,
+    "number": FieldKind.NUMBER,
+    "date": FieldKind.DATE,
+    "datetime": FieldKind.DATETIME,
+    "enumeration": FieldKind.PICKLIST,
+    "bool": FieldKind.BOOLEAN,
+}
+
+
+@dataclass(frozen=True)
+class HubSpotConfig:
+    """How to reach one portal; a refresh token lets an expired access token be renewed."""
+
+    base_url: str
+    access_token: str
+    object_type: str = "deals"
+    client_id: str | None = None
+    client_secret: str | None = None
+    refresh_token: str | None = None
+    lookback: timedelta = timedelta(seconds=10)
+    timeout_seconds: float = 60.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+def _status_error(status: int, body: Any, headers: Mapping[str, str]) -> CrmError:
+    try:
+        data = orjson.loads(body) if body else {}
+    except orjson.JSONDecodeError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    category = data.get("category") or data.get("errorType")
+    message = str(data.get("message") or f"HTTP {status}")
+    if status == 429:
+        if data.get("policyName") == "DAILY":
+            return QuotaExhausted(message, crm=CRM, code="DAILY", retry_after=3600.0)
+        retry_after = headers.get("Retry-After")
+        interval = headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
+        wait = float(retry_after) if retry_after else (float(interval) / 1000 if interval else 1.0)
+        return RateLimited(message, crm=CRM, code="RATE_LIMIT", retry_after=wait)
+    if status == 401:
+        if category == "EXPIRED_AUTHENTICATION":
+            return AuthExpired(message, crm=CRM, code=category)
+        return ConfigurationError(f"access token refused: {message}", crm=CRM, code=category)
+    if status == 403:
+        return ConfigurationError(f"permission denied: {message}", crm=CRM, code=category)
+    if status >= 500 or status == 0:
+        return Transient(f"HTTP {status}: {message}", crm=CRM, code=category)
+    return ConfigurationError(f"HTTP {status}: {message}", crm=CRM, code=category)
+
+
+def translate(exc: Exception) -> CrmError:
+    """A hubspot-api-client / urllib3 exception as our own error, split by action.
+
+    Every sub-package has its own ``ApiException`` class, so they are recognised by their
+    ``status``/``body`` attributes rather than by type.
+    """
+    if isinstance(exc, CrmError):
+        return exc
+    if isinstance(exc, Urllib3Error | ConnectionError | TimeoutError):
+        return Transient(f"cannot reach HubSpot: {type(exc).__name__}", crm=CRM)
+    status = getattr(exc, "status", None)
+    if isinstance(status, int) and type(exc).__module__.startswith("hubspot."):
+        headers = getattr(exc, "headers", None) or {}
+        return _status_error(status, getattr(exc, "body", None), headers)
+    return CrmError(f"unexpected {type(exc).__name__}: {exc}", crm=CRM)
+
+
+def _instant(value: str) -> datetime:
+    text = value.strip()
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _epoch_ms(value: datetime) -> str:
+    return str(int(value.timestamp() * 1000))
+
+
+def to_wire(value: Any) -> str | None:
+    """A partnersync value as a HubSpot property string."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+class HubSpotConnector:
+    """HubSpot deals behind the CRM port."""
+
+    crm = CRM
+
+    def __init__(self, config: HubSpotConfig) -> None:
+        self.config = config
+        self.object_name = config.object_type
+        self._token = config.access_token
+        self._calls = 0
+        self.retries = 0
+        self._client: HubSpot | None = None
+        self._companies: dict[str, dict[str, Any]] = {}
+
+    @property
+    def calls(self) -> int:
+        """API calls made so far (each retry is a call)."""
+        return self._calls
+
+    @property
+    def client(self) -> HubSpot:
+        if self._client is None:
+            self._client = HubSpot(access_token=self._token, host=self.config.base_url)
+        return self._client
+
+    def _note_retry(self, exc: BaseException, attempt: int, wait: float) -> None:
+        self.retries += 1
+
+    def _call(self, fn: Callable[[HubSpot], Any]) -> Any:
+        """One API call with retries; errors translated; an expired token refreshed once."""
+
+        def attempt() -> Any:
+            self._calls += 1
+            try:
+                return fn(self.client)
+            except Exception as exc:
+                raise translate(exc) from exc
+
+        try:
+            return call_with_retries(self.config.retry, attempt, self._note_retry)
+        except AuthExpired as exc:
+            self._refresh(exc)
+            try:
+                return call_with_retries(self.config.retry, attempt, self._note_retry)
+            except AuthExpired as again:
+                raise ConfigurationError(
+                    "HubSpot refused a freshly refreshed token", crm=CRM, code=again.code
+                ) from again
+
+    def _refresh(self, cause: AuthExpired) -> None:
+        cfg = self.config
+        if not (cfg.refresh_token and cfg.client_id and cfg.client_secret):
+            raise ConfigurationError(
+                "the HubSpot access token expired and no refresh token is configured",
+                crm=CRM,
+                code=cause.code,
+            ) from cause
+
+        def refresh() -> Any:
+            self._calls += 1
+            try:
+                return self.client.oauth.tokens_api.create(
+                    grant_type="refresh_token",
+                    client_id=cfg.client_id,
+                    client_secret=cfg.client_secret,
+                    refresh_token=cfg.refresh_token,
+                )
+            except Exception as exc:
+                raise translate(exc) from exc
+
+        answer = call_with_retries(cfg.retry, refresh, self._note_retry)
+        self._token = answer.access_token
+        self._client = None
+
+    def _raw(self, fn: Callable[[HubSpot], Any]) -> dict[str, Any]:
+        """Call with ``_preload_content=False`` and parse the JSON body ourselves."""
+        response = self._call(fn)
+        data = orjson.loads(response.data) if response.data else {}
+        if not isinstance(data, dict):
+            raise Transient("HubSpot answered with a malformed body", crm=CRM)
+        return data
+
+    # --- metadata ---------------------------------------------------------------------
+
+    def describe(self) -> dict[str, FieldInfo]:
+        """Every property of the object, from the properties API."""
+        answer = self._call(lambda hs: hs.crm.properties.core_api.get_all(self.object_name))
+        fields: dict[str, FieldInfo] = {}
+        for prop in answer.results or []:
+            calculated = bool(getattr(prop, "calculated", False))
+            read_only = bool(
+                getattr(getattr(prop, "modification_metadata", None), "read_only_value", False)
+            )
+            options = [o.value for o in (prop.options or []) if not getattr(o, "hidden", False)]
+            fields[prop.name] = FieldInfo(
+                name=prop.name,
+                kind=_KINDS.get(prop.type or "", FieldKind.OTHER),
+                crm_type=prop.type or "",
+                label=prop.label or "",
+                updateable=not (calculated or read_only),
+                picklist_values=tuple(options) if prop.type == "enumeration" else None,
+            )
+        return fields
+
+    # --- reads ------------------------------------------------------------------------
+
+    def changed_since(
+        self,
+        watermark: Watermark | None,
+        fields: Sequence[str],
+        cursor: str | None = None,
+    ) -> Iterator[RecordPage]:
+        """A full listing (``watermark is None``) or a search from ``watermark - lookback``."""
+        props = [f for f in fields if not f.startswith(COMPANY_PREFIX)]
+        company_props = [f[len(COMPANY_PREFIX) :] for f in fields if f.startswith(COMPANY_PREFIX)]
+        props = list(dict.fromkeys([*props, MODIFIED]))
+        if watermark is None:
+            yield from self._full(props, company_props, cursor)
+        else:
+            yield from self._search(watermark, props, company_props)
+
+    def _full(
+        self, props: list[str], company_props: list[str], cursor: str | None
+    ) -> Iterator[RecordPage]:
+        after, _, started = (cursor or "").partition("|")
+        start = _instant(started) if started else datetime.now(UTC)
+        while True:
+
+            def call(hs: HubSpot, after: Any = after) -> Any:
+                return hs.crm.deals.basic_api.get_page(
+                    limit=LIST_LIMIT,
+                    after=after or None,
+                    properties=props,
+                    associations=["companies"] if company_props else None,
+                    archived=False,
+                    _preload_content=False,
+                    _request_timeout=self.config.timeout_seconds,
+                )
+
+            page = self._raw(call)
+            results = page.get("results") or []
+            companies = self._primary_companies_inline(results) if company_props else {}
+            records = self._records(results, companies, company_props, start)
+            after = ((page.get("paging") or {}).get("next") or {}).get("after") or ""
+            done = not after
+            yield RecordPage(
+                records=records,
+                watermark=Watermark(start - self.config.lookback) if done else None,
+                cursor=None if done else f"{after}|{_epoch_ms(start)}",
+            )
+            if done:
+                return
+
+    def _search(
+        self, watermark: Watermark, props: list[str], company_props: list[str]
+    ) -> Iterator[RecordPage]:
+        since = watermark.modified_at - self.config.lookback
+        seen_at_since: set[str] = set()
+        after = 0
+        while True:
+            request = PublicObjectSearchRequest(
+                filter_groups=[
+                    FilterGroup(
+                        filters=[Filter(property_name=MODIFIED, operator="GTE",
+                                        value=_epoch_ms(since))]
+                    )
+                ],
+                sorts=[{"propertyName": MODIFIED, "direction": "ASCENDING"}],
+                properties=props,
+                limit=SEARCH_LIMIT,
+                after=str(after) if after else None,
+            )  # fmt: skip
+
+            def call(hs: HubSpot, request: Any = request) -> Any:
+                return hs.crm.deals.search_api.do_search(
+                    request,
+                    _preload_content=False,
+                    _request_timeout=self.config.timeout_seconds,
+                )
+
+            page = self._raw(call)
+            results = [r for r in page.get("results") or [] if r.get("id") not in seen_at_since]
+            companies = self._primary_companies([r["id"] for r in results]) if company_props else {}
+            records = self._records(results, companies, company_props, since)
+            last = records[-1] if records else None
+            yield RecordPage(
+                records=records,
+                watermark=Watermark(last.modified_at, last.id) if last else None,
+            )
+            next_after = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not next_after:
+                return
+            after = int(next_after)
+            if after + SEARCH_LIMIT > SEARCH_CAP:
+                # A new window from the last timestamp seen; ties already returned are skipped.
+                if last is None or last.modified_at <= since:
+                    raise Transient(
+                        f"more than {SEARCH_CAP} deals share one modification time; "
+                        "run a full sync",
+                        crm=CRM,
+                    )
+                since = last.modified_at
+                seen_at_since = {r.id for r in records if r.modified_at == since}
+                after = 0
+
+    def _records(
+        self,
+        results: Iterable[Mapping[str, Any]],
+        companies: Mapping[str, Mapping[str, Any]],
+        company_props: Sequence[str],
+        fallback: datetime,
+    ) -> tuple[CrmRecord, ...]:
+        out: list[CrmRecord] = []
+        for raw in results:
+            values: dict[str, Any] = dict(raw.get("properties") or {})
+            company = companies.get(raw["id"]) or {}
+            for prop in company_props:
+                values[COMPANY_PREFIX + prop] = company.get(prop)
+            modified = values.get(MODIFIED) or raw.get("updatedAt")
+            # A record without a modification time keeps the window's start, so the
+            # watermark never moves past records not yet read.
+            moment = _instant(str(modified)) if modified else fallback
+            out.append(CrmRecord(id=str(raw["id"]), modified_at=moment, values=values))
+        return tuple(out)
+
+    def _primary_companies_inline(
+        self, results: Sequence[Mapping[str, Any]]
+    ) -> dict[str, Mapping[str, Any]]:
+        links: dict[str, str] = {}
+        for raw in results:
+            assoc = ((raw.get("associations") or {}).get("companies") or {}).get("results") or []
+            chosen = _primary(assoc, id_key="id", type_key="type")
+            if chosen:
+                links[raw["id"]] = chosen
+        return self._company_values(links)
+
+    def _primary_companies(self, deal_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+        links: dict[str, str] = {}
+        for start in range(0, len(deal_ids), BATCH_LIMIT):
+            chunk = deal_ids[start : start + BATCH_LIMIT]
+            body = BatchInputPublicFetchAssociationsBatchRequest(
+                inputs=[PublicFetchAssociationsBatchRequest(id=d) for d in chunk]
+            )
+
+            def call(hs: HubSpot, body: Any = body) -> Any:
+                return hs.crm.associations.v4.batch_api.get_page(
+                    "deals", "companies", body, _preload_content=False
+                )
+
+            page = self._raw(call)
+            for item in page.get("results") or []:
+                chosen = _primary(item.get("to") or [], id_key="toObjectId", type_key=None)
+                if chosen:
+                    links[str((item.get("from") or {}).get("id"))] = chosen
+        return self._company_values(links)
+
+    def _company_values(self, links: Mapping[str, str]) -> dict[str, Mapping[str, Any]]:
+        missing = sorted({c for c in links.values() if c not in self._companies})
+        for start in range(0, len(missing), BATCH_LIMIT):
+            chunk = missing[start : start + BATCH_LIMIT]
+            body = BatchReadInputSimplePublicObjectId(
+                inputs=[SimplePublicObjectId(id=c) for c in chunk],
+                properties=["name", "domain"],
+                properties_with_history=[],
+            )
+
+            def call(hs: HubSpot, body: Any = body) -> Any:
+                return hs.crm.companies.batch_api.read(body, archived=False, _preload_content=False)
+
+            page = self._raw(call)
+            for item in page.get("results") or []:
+                self._companies[str(item["id"])] = item.get("properties") or {}
+            for company in chunk:
+                self._companies.setdefault(company, {})
+        return {deal: self._companies.get(company, {}) for deal, company in links.items()}
+
+    def deleted_since(self, since: datetime) -> Iterator[DeletedRecord]:
+        """Deals archived at or after ``since`` (the archived listing has no date filter)."""
+        after: str | None = None
+        while True:
+
+            def call(hs: HubSpot, after: Any = after) -> Any:
+                return hs.crm.deals.basic_api.get_page(
+                    limit=LIST_LIMIT, after=after, archived=True, _preload_content=False
+                )
+
+            page = self._raw(call)
+            for raw in page.get("results") or []:
+                when = raw.get("archivedAt") or raw.get("updatedAt")
+                moment = _instant(when) if when else since
+                if moment >= since:
+                    yield DeletedRecord(str(raw["id"]), moment)
+            after = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return
+
+    # --- writes -----------------------------------------------------------------------
+
+    def update(self, updates: Sequence[RecordUpdate]) -> list[WriteResult]:
+        """Batch update, 100 inputs a request; a 207 becomes per-record results."""
+        results: list[WriteResult] = []
+        for start in range(0, len(updates), BATCH_LIMIT):
+            chunk = updates[start : start + BATCH_LIMIT]
+            body = BatchInputSimplePublicObjectBatchInput(
+                inputs=[
+                    SimplePublicObjectBatchInput(
+                        id=u.id, properties={k: to_wire(v) for k, v in u.values.items()}
+                    )
+                    for u in chunk
+                ]
+            )
+
+            def call(hs: HubSpot, body: Any = body) -> Any:
+                return hs.crm.deals.batch_api.update(
+                    body, _preload_content=False, _request_timeout=self.config.timeout_seconds
+                )
+
+            page = self._raw(call)
+            results.extend(_batch_results(chunk, page))
+        return results
+
+
+def _primary(
+    links: Sequence[Mapping[str, Any]], *, id_key: str, type_key: str | None
+) -> str | None:
+    """The primary company of a deal's association list (else the first one)."""
+    if not links:
+        return None
+    for link in links:
+        if type_key is not None:
+            if "primary" in str(link.get(type_key, "")).lower():
+                return str(link[id_key])
+        else:
+            for kind in link.get("associationTypes") or []:
+                if kind.get("typeId") == 5 or "primary" in str(kind.get("label") or "").lower():
+                    return str(link[id_key])
+    return str(links[0][id_key])
+
+
+def _batch_results(chunk: Sequence[RecordUpdate], page: Mapping[str, Any]) -> list[WriteResult]:
+    done = {str(r.get("id")) for r in page.get("results") or []}
+    failed: dict[str, WriteResult] = {}
+    unattributed: list[Mapping[str, Any]] = []
+    for error in page.get("errors") or []:
+        ids = [str(i) for i in ((error.get("context") or {}).get("ids") or [])]
+        category = error.get("category")
+        outcome = WriteOutcome.RETRY if category == "RATE_LIMITS" else WriteOutcome.REJECTED
+        if not ids:
+            unattributed.append(error)
+        for record_id in ids:
+            failed[record_id] = WriteResult(
+                record_id, outcome, code=category, message=error.get("message")
+            )
+    out: list[WriteResult] = []
+    for update in chunk:
+        if update.id in failed:
+            out.append(failed[update.id])
+        elif update.id in done:
+            out.append(WriteResult(update.id, WriteOutcome.OK))
+        else:
+            error = unattributed[0] if unattributed else {}
+            out.append(
+                WriteResult(
+                    update.id,
+                    WriteOutcome.REJECTED,
+                    code=error.get("category", "UNKNOWN"),
+                    message=error.get("message", "HubSpot did not report on this record"),
+                )
+            )
+    return out

@@ -1,0 +1,70 @@
+"""Retries inside a connector, for seconds-long trouble: tenacity, honouring ``Retry-After``.
+
+Transient failures (5xx, network, record locks) and rate limits are retried with bounded
+attempts; the wait is the CRM's ``Retry-After`` when it gave one, else exponential backoff
+with jitter. Quota exhaustion, configuration errors and rejected records are never retried
+here: the message-level retry (the queue) or a person deals with those.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_exponential_jitter
+
+from connectors.errors import QuotaExhausted, RateLimited, Transient
+
+__all__ = ["RetryPolicy", "call_with_retries", "is_retryable"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long a connector keeps trying one call (``attempts`` in all; seconds of wait)."""
+
+    attempts: int = 6
+    initial_wait: float = 0.5
+    max_wait: float = 30.0
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Transient errors and rate limits, but not an exhausted daily quota."""
+    return isinstance(exc, Transient | RateLimited) and not isinstance(exc, QuotaExhausted)
+
+
+def call_with_retries(
+    policy: RetryPolicy,
+    call: Callable[[], T],
+    on_retry: Callable[[BaseException, int, float], None] | None = None,
+) -> T:
+    """Run ``call`` with retries per ``policy``; the last error is re-raised as it was."""
+    backoff = wait_exponential_jitter(initial=policy.initial_wait, max=policy.max_wait)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return float(min(max(retry_after, 0.0), policy.max_wait))
+        return float(backoff(state))
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        if on_retry is not None and exc is not None:
+            sleep = state.next_action.sleep if state.next_action else 0.0
+            on_retry(exc, state.attempt_number, sleep)
+
+    retrying = Retrying(
+        retry=retry_if_exception(is_retryable),
+        wait=wait,
+        stop=stop_after_attempt(policy.attempts),
+        sleep=policy.sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    return retrying(call)

@@ -1,0 +1,407 @@
+"""The Salesforce adapter, over simple-salesforce.
+
+Reads: one ``queryAll`` ordered by ``SystemModstamp, Id`` from the watermark (minus the
+lookback), paged by the query cursor (2,000 rows a page), with ``IsDeleted`` selected so
+deletes arrive in the same stream as changes: a sync that finds nothing costs one call.
+Relationship paths (``Account.Name``) are selected as written and flattened back.
+
+Writes: sObject Collections ``PATCH composite/sobjects`` with ``allOrNone=false``, 200
+records a request, one :class:`WriteResult` per record in input order.
+
+Authentication: a session id, username + password (+ security token), OAuth client
+credentials or the JWT bearer flow. simple-salesforce renews password and OAuth sessions
+itself on ``INVALID_SESSION_ID``; an expired static session id is a configuration error.
+An ``http://`` instance URL (the sandbox) is reached through a transport adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+from simple_salesforce.api import Salesforce
+from simple_salesforce.exceptions import (
+    SalesforceAuthenticationFailed,
+    SalesforceError,
+    SalesforceExpiredSession,
+    SalesforceGeneralError,
+    SalesforceMalformedRequest,
+    SalesforceMoreThanOneRecord,
+    SalesforceRefusedRequest,
+    SalesforceResourceNotFound,
+)
+from simple_salesforce.format import format_soql
+
+from connectors.base import (
+    CrmRecord,
+    DeletedRecord,
+    FieldInfo,
+    FieldKind,
+    RecordPage,
+    RecordUpdate,
+    Watermark,
+    WriteOutcome,
+    WriteResult,
+)
+from connectors.errors import (
+    AuthExpired,
+    ConfigurationError,
+    CrmError,
+    QuotaExhausted,
+    Transient,
+)
+from connectors.retry import RetryPolicy, call_with_retries
+from connectors.transport import session_for
+from connectors.wire import dumps_exact
+
+__all__ = ["SalesforceConfig", "SalesforceConnector"]
+
+CRM = "salesforce"
+COLLECTION_LIMIT = 200
+#: Per-record error codes worth another try later (the rest are rejections).
+RETRYABLE_RECORD_CODES = frozenset(
+    {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTION"}
+)
+_KINDS = {
+    "id": FieldKind.ID,
+    "string": FieldKind.STRING,
+    "textarea": FieldKind.TEXT,
+    "email": FieldKind.STRING,
+    "url": FieldKind.STRING,
+    "phone": FieldKind.STRING,
+    "picklist": FieldKind.PICKLIST,
+    "multipicklist": FieldKind.PICKLIST,
+    "reference": FieldKind.REFERENCE,
+    "currency": FieldKind.CURRENCY,
+    "double": FieldKind.NUMBER,
+    "percent": FieldKind.PERCENT,
+    "int": FieldKind.INTEGER,
+    "boolean": FieldKind.BOOLEAN,
+    "date": FieldKind.DATE,
+    "datetime": FieldKind.DATETIME,
+}
+
+
+@dataclass(frozen=True)
+class SalesforceConfig:
+    """How to reach and authenticate to one org (secrets are plain strings here)."""
+
+    instance_url: str
+    api_version: str = "59.0"
+    auth: str = "session"
+    session_id: str | None = None
+    username: str | None = None
+    password: str | None = None
+    security_token: str | None = None
+    consumer_key: str | None = None
+    consumer_secret: str | None = None
+    private_key_file: str | None = None
+    domain: str = "login"
+    object_name: str = "Opportunity"
+    lookback: timedelta = timedelta(seconds=10)
+    page_size: int = 2000
+    timeout_seconds: float = 120.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+def _flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"Account": {"Name": "x"}}`` -> ``{"Account.Name": "x"}`` (``attributes`` dropped)."""
+    flat: dict[str, Any] = {}
+    for key, value in record.items():
+        if key == "attributes":
+            continue
+        if isinstance(value, Mapping) and "attributes" in value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _parse_instant(value: str) -> datetime:
+    """Salesforce's ``2024-01-01T10:00:00.000+0000`` as a UTC-aware datetime."""
+    text = value.replace("Z", "+00:00")
+    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
+        text = f"{text[:-2]}:{text[-2:]}"
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _error_code(exc: SalesforceError) -> tuple[str | None, str]:
+    content = getattr(exc, "content", None)
+    if isinstance(content, list) and content and isinstance(content[0], Mapping):
+        first = content[0]
+        return first.get("errorCode"), str(first.get("message", ""))
+    return None, str(content or exc)
+
+
+def translate(exc: Exception) -> CrmError:
+    """A simple-salesforce / requests exception as our own error, split by action."""
+    if isinstance(exc, CrmError):
+        return exc
+    if isinstance(exc, requests.RequestException):
+        return Transient(f"cannot reach Salesforce: {type(exc).__name__}", crm=CRM)
+    if isinstance(exc, SalesforceAuthenticationFailed):
+        return ConfigurationError(
+            f"login failed: {exc.message}", crm=CRM, code=str(exc.code) if exc.code else None
+        )
+    if not isinstance(exc, SalesforceError):
+        return CrmError(f"unexpected {type(exc).__name__}: {exc}", crm=CRM)
+    code, message = _error_code(exc)
+    if isinstance(exc, SalesforceExpiredSession):
+        return AuthExpired(message or "session expired or invalid", crm=CRM, code=code)
+    if isinstance(exc, SalesforceRefusedRequest):
+        if code == "REQUEST_LIMIT_EXCEEDED":
+            return QuotaExhausted(message, crm=CRM, code=code, retry_after=3600.0)
+        return ConfigurationError(message or "request refused", crm=CRM, code=code)
+    if code in RETRYABLE_RECORD_CODES or code == "INVALID_QUERY_LOCATOR":
+        return Transient(message, crm=CRM, code=code)
+    if isinstance(exc, SalesforceMalformedRequest | SalesforceResourceNotFound):
+        return ConfigurationError(message, crm=CRM, code=code)
+    if isinstance(exc, SalesforceMoreThanOneRecord):
+        return ConfigurationError("more than one record matched", crm=CRM, code=code)
+    if isinstance(exc, SalesforceGeneralError) and exc.status >= 500:
+        return Transient(f"HTTP {exc.status}: {message}", crm=CRM, code=code)
+    return CrmError(f"HTTP {getattr(exc, 'status', '?')}: {message}", crm=CRM, code=code)
+
+
+class SalesforceConnector:
+    """One Salesforce object behind the CRM port."""
+
+    crm = CRM
+
+    def __init__(self, config: SalesforceConfig) -> None:
+        self.config = config
+        self.object_name = config.object_name
+        self._calls = 0
+        self.retries = 0
+        self._client: Salesforce | None = None
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    @property
+    def calls(self) -> int:
+        """API calls made so far (each retry is a call)."""
+        return self._calls
+
+    def _login(self) -> Salesforce:
+        cfg = self.config
+        session, instance_url = session_for(cfg.instance_url)
+        common: dict[str, Any] = {"version": cfg.api_version, "session": session}
+        try:
+            if cfg.auth == "session":
+                return Salesforce(instance_url=instance_url, session_id=cfg.session_id, **common)
+            self._calls += 1
+            if cfg.auth == "password":
+                return Salesforce(
+                    username=cfg.username,
+                    password=cfg.password,
+                    security_token=cfg.security_token or "",
+                    domain=cfg.domain,
+                    **common,
+                )
+            if cfg.auth == "client_credentials":
+                return Salesforce(
+                    consumer_key=cfg.consumer_key,
+                    consumer_secret=cfg.consumer_secret,
+                    domain=cfg.domain,
+                    **common,
+                )
+            if cfg.auth == "jwt":
+                return Salesforce(
+                    username=cfg.username,
+                    consumer_key=cfg.consumer_key,
+                    privatekey_file=cfg.private_key_file,
+                    domain=cfg.domain,
+                    **common,
+                )
+        except Exception as exc:
+            raise translate(exc) from exc
+        raise ConfigurationError(f"unknown auth {cfg.auth!r}", crm=CRM)
+
+    @property
+    def client(self) -> Salesforce:
+        if self._client is None:
+            self._client = call_with_retries(self.config.retry, self._login, self._note_retry)
+        return self._client
+
+    def _note_retry(self, exc: BaseException, attempt: int, wait: float) -> None:
+        self.retries += 1
+
+    def _call(self, fn: Callable[[Salesforce], Any]) -> Any:
+        """One API call with retries; errors translated; an expired session renewed once."""
+
+        def attempt() -> Any:
+            self._calls += 1
+            try:
+                return fn(self.client)
+            except Exception as exc:
+                raise translate(exc) from exc
+
+        try:
+            return call_with_retries(self.config.retry, attempt, self._note_retry)
+        except AuthExpired as exc:
+            if self.config.auth == "session":
+                raise ConfigurationError(
+                    "the Salesforce session id expired; configure auth = password, "
+                    "client_credentials or jwt for unattended runs",
+                    crm=CRM,
+                    code=exc.code,
+                ) from exc
+            self._client = None  # log in afresh, once
+            try:
+                return call_with_retries(self.config.retry, attempt, self._note_retry)
+            except AuthExpired as again:
+                raise ConfigurationError(
+                    "Salesforce refused a fresh login's session", crm=CRM, code=again.code
+                ) from again
+
+    # --- metadata ---------------------------------------------------------------------
+
+    def describe(self) -> dict[str, FieldInfo]:
+        """Every field of the object, from ``sobjects/<Object>/describe``."""
+        result = self._call(lambda sf: getattr(sf, self.object_name).describe())
+        fields: dict[str, FieldInfo] = {}
+        for raw in result.get("fields", []):
+            picklist = raw.get("picklistValues") or None
+            fields[raw["name"]] = FieldInfo(
+                name=raw["name"],
+                kind=_KINDS.get(raw.get("type", ""), FieldKind.OTHER),
+                crm_type=raw.get("type", ""),
+                label=raw.get("label", ""),
+                updateable=bool(raw.get("updateable")),
+                nillable=bool(raw.get("nillable", True)),
+                picklist_values=(
+                    tuple(p["value"] for p in picklist if p.get("active", True))
+                    if picklist
+                    else None
+                ),
+                length=raw.get("length"),
+            )
+        return fields
+
+    # --- reads ------------------------------------------------------------------------
+
+    def _soql(self, watermark: Watermark | None, fields: Sequence[str]) -> str:
+        select = list(dict.fromkeys(["Id", "SystemModstamp", "IsDeleted", *fields]))
+        if watermark is None:
+            return format_soql(
+                "SELECT {:literal} FROM {:literal} ORDER BY SystemModstamp, Id",
+                ", ".join(select),
+                self.object_name,
+            )
+        since = watermark.modified_at - self.config.lookback
+        return format_soql(
+            "SELECT {:literal} FROM {:literal} WHERE SystemModstamp >= {} "
+            "ORDER BY SystemModstamp, Id",
+            ", ".join(select),
+            self.object_name,
+            since,
+        )
+
+    def changed_since(
+        self, watermark: Watermark | None, fields: Sequence[str], cursor: str | None = None
+    ) -> Iterator[RecordPage]:
+        """Changed and deleted records from ``watermark`` (minus the lookback), page by page.
+
+        Deleted records come with ``values["IsDeleted"] is True``. A full read is ordered
+        like an incremental one, so each page's watermark resumes it: ``cursor`` is unused.
+        """
+        soql = self._soql(watermark, fields)
+        headers = {"Sforce-Query-Options": f"batchSize={self.config.page_size}"}
+        timeout = self.config.timeout_seconds
+        page = self._call(
+            lambda sf: sf.query(soql, include_deleted=True, headers=headers, timeout=timeout)
+        )
+        while True:
+            records = tuple(
+                CrmRecord(
+                    id=raw["Id"],
+                    modified_at=_parse_instant(raw["SystemModstamp"]),
+                    values=_flatten(raw),
+                )
+                for raw in page.get("records", [])
+            )
+            last = records[-1] if records else None
+            yield RecordPage(
+                records=records,
+                watermark=Watermark(last.modified_at, last.id) if last else watermark,
+            )
+            next_url = page.get("nextRecordsUrl")
+            if page.get("done", True) or not next_url:
+                return
+
+            def call(sf: Salesforce, url: Any = next_url) -> Any:
+                return sf.query_more(
+                    url,
+                    identifier_is_url=True,
+                    include_deleted=True,
+                    headers=headers,
+                    timeout=timeout,
+                )
+
+            page = self._call(call)
+
+    def deleted_since(self, since: datetime) -> Iterator[DeletedRecord]:
+        """Deleted records from ``since`` (``deleted/``; the recycle bin keeps 15 days)."""
+        end = datetime.now(UTC)
+        result = self._call(
+            lambda sf: getattr(sf, self.object_name).deleted(since.astimezone(UTC), end)
+        )
+        for item in result.get("deletedRecords", []):
+            yield DeletedRecord(item["id"], _parse_instant(item["deletedDate"]))
+
+    # --- writes -----------------------------------------------------------------------
+
+    def update(self, updates: Sequence[RecordUpdate]) -> list[WriteResult]:
+        """sObject Collections updates, 200 a request, ``allOrNone=false``."""
+        results: list[WriteResult] = []
+        for start in range(0, len(updates), COLLECTION_LIMIT):
+            chunk = updates[start : start + COLLECTION_LIMIT]
+            body = dumps_exact(
+                {
+                    "allOrNone": False,
+                    "records": [
+                        {"attributes": {"type": self.object_name}, "id": u.id, **u.values}
+                        for u in chunk
+                    ],
+                }
+            )
+
+            def call(sf: Salesforce, body: Any = body) -> Any:
+                return sf.restful(
+                    "composite/sobjects",
+                    method="PATCH",
+                    data=body,
+                    timeout=self.config.timeout_seconds,
+                )
+
+            answer = self._call(call)
+            results.extend(self._results(chunk, answer))
+        return results
+
+    @staticmethod
+    def _results(chunk: Sequence[RecordUpdate], answer: Any) -> list[WriteResult]:
+        if not isinstance(answer, list) or len(answer) != len(chunk):
+            raise Transient("sObject Collections answered with a malformed result", crm=CRM)
+        out: list[WriteResult] = []
+        for update, item in zip(chunk, answer, strict=True):
+            if item.get("success"):
+                out.append(WriteResult(update.id, WriteOutcome.OK))
+                continue
+            errors = item.get("errors") or [{}]
+            code = errors[0].get("statusCode")
+            outcome = (
+                WriteOutcome.RETRY if code in RETRYABLE_RECORD_CODES else WriteOutcome.REJECTED
+            )
+            out.append(
+                WriteResult(
+                    update.id,
+                    outcome,
+                    code=code,
+                    message=errors[0].get("message"),
+                    fields=tuple(errors[0].get("fields") or ()),
+                )
+            )
+        return out
