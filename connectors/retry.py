@@ -44,7 +44,7 @@ def call_with_retries(
     on_retry: Callable[[BaseException, int, float], None] | None = None,
 ) -> T:
     """Run ``call`` with retries per ``policy``; the last error is re-raised as it was."""
-    backoff = wait_exponential_jitter(initial=policy.initial_wait, max=policy.max_wait)
+    backoff = wait_exponential_jitter(multiplier=policy.initial_wait, max=policy.max_wait)
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
