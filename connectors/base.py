@@ -58,6 +58,9 @@ class FieldInfo:
     nillable: bool = True
     picklist_values: tuple[str, ...] | None = None
     length: int | None = None
+    #: For a reference field: the relationship name used in paths, and the object it targets.
+    relationship_name: str | None = None
+    reference_to: str | None = None
 
 
 @dataclass(frozen=True, order=True)
@@ -136,9 +139,16 @@ class CrmConnector(Protocol):
 
     crm: str
     object_name: str
+    #: True when deleted records arrive through ``changed_since`` (flagged ``IsDeleted``);
+    #: False when they must be read with ``deleted_since``.
+    deletes_in_stream: bool
 
-    def describe(self) -> Mapping[str, FieldInfo]:
-        """Every field of the object, by CRM field name."""
+    def describe(self, object_name: str | None = None) -> Mapping[str, FieldInfo]:
+        """Every field of the object (or of a related object), by CRM field name."""
+        ...
+
+    def describe_path(self, path: str) -> FieldInfo | None:
+        """The field a mapping path names (``Account.Name``, ``company.domain``), or None."""
         ...
 
     def changed_since(

@@ -169,6 +169,7 @@ class HubSpotConnector:
     """HubSpot deals behind the CRM port."""
 
     crm = CRM
+    deletes_in_stream = False
 
     def __init__(self, config: HubSpotConfig) -> None:
         self.config = config
@@ -178,6 +179,7 @@ class HubSpotConnector:
         self.retries = 0
         self._client: HubSpot | None = None
         self._companies: dict[str, dict[str, Any]] = {}
+        self._describe_cache: dict[str, dict[str, FieldInfo]] = {}
 
     @property
     def calls(self) -> int:
@@ -249,9 +251,10 @@ class HubSpotConnector:
 
     # --- metadata ---------------------------------------------------------------------
 
-    def describe(self) -> dict[str, FieldInfo]:
-        """Every property of the object, from the properties API."""
-        answer = self._call(lambda hs: hs.crm.properties.core_api.get_all(self.object_name))
+    def describe(self, object_name: str | None = None) -> dict[str, FieldInfo]:
+        """Every property of the object (or ``companies``), from the properties API."""
+        name = object_name or self.object_name
+        answer = self._call(lambda hs: hs.crm.properties.core_api.get_all(name))
         fields: dict[str, FieldInfo] = {}
         for prop in answer.results or []:
             calculated = bool(getattr(prop, "calculated", False))
@@ -268,6 +271,17 @@ class HubSpotConnector:
                 picklist_values=tuple(options) if prop.type == "enumeration" else None,
             )
         return fields
+
+    def describe_path(self, path: str) -> FieldInfo | None:
+        """A deal property, or ``company.<property>`` of the deal's primary company."""
+        if path.startswith(COMPANY_PREFIX):
+            return self._described("companies").get(path[len(COMPANY_PREFIX) :])
+        return self._described(self.object_name).get(path)
+
+    def _described(self, object_name: str) -> dict[str, FieldInfo]:
+        if object_name not in self._describe_cache:
+            self._describe_cache[object_name] = self.describe(object_name)
+        return self._describe_cache[object_name]
 
     # --- reads ------------------------------------------------------------------------
 

@@ -120,6 +120,15 @@ def _flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _lookup(fields: Mapping[str, FieldInfo], name: str) -> FieldInfo | None:
+    """Salesforce field names are case-insensitive."""
+    found = fields.get(name)
+    if found is None:
+        folded = name.casefold()
+        found = next((f for key, f in fields.items() if key.casefold() == folded), None)
+    return found
+
+
 def _parse_instant(value: str) -> datetime:
     """Salesforce's ``2024-01-01T10:00:00.000+0000`` as a UTC-aware datetime."""
     text = value.replace("Z", "+00:00")
@@ -170,6 +179,7 @@ class SalesforceConnector:
     """One Salesforce object behind the CRM port."""
 
     crm = CRM
+    deletes_in_stream = True
 
     def __init__(self, config: SalesforceConfig) -> None:
         self.config = config
@@ -177,6 +187,7 @@ class SalesforceConnector:
         self._calls = 0
         self.retries = 0
         self._client: Salesforce | None = None
+        self._describe_cache: dict[str, dict[str, FieldInfo]] = {}
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -259,9 +270,10 @@ class SalesforceConnector:
 
     # --- metadata ---------------------------------------------------------------------
 
-    def describe(self) -> dict[str, FieldInfo]:
-        """Every field of the object, from ``sobjects/<Object>/describe``."""
-        result = self._call(lambda sf: getattr(sf, self.object_name).describe())
+    def describe(self, object_name: str | None = None) -> dict[str, FieldInfo]:
+        """Every field of the object (or another), from ``sobjects/<Object>/describe``."""
+        name = object_name or self.object_name
+        result = self._call(lambda sf: getattr(sf, name).describe())
         fields: dict[str, FieldInfo] = {}
         for raw in result.get("fields", []):
             picklist = raw.get("picklistValues") or None
@@ -278,8 +290,28 @@ class SalesforceConnector:
                     else None
                 ),
                 length=raw.get("length"),
+                relationship_name=raw.get("relationshipName"),
+                reference_to=(raw.get("referenceTo") or [None])[0],
             )
         return fields
+
+    def describe_path(self, path: str) -> FieldInfo | None:
+        """A field of the object, or ``Relationship.Field`` through a reference field."""
+        fields = self._described(self.object_name)
+        head, _, tail = path.partition(".")
+        if not tail:
+            return _lookup(fields, head)
+        for info in fields.values():
+            if info.relationship_name and info.relationship_name.casefold() == head.casefold():
+                if info.reference_to is None:
+                    return None
+                return _lookup(self._described(info.reference_to), tail)
+        return None
+
+    def _described(self, object_name: str) -> dict[str, FieldInfo]:
+        if object_name not in self._describe_cache:
+            self._describe_cache[object_name] = self.describe(object_name)
+        return self._describe_cache[object_name]
 
     # --- reads ------------------------------------------------------------------------
 

@@ -135,6 +135,7 @@ class InboundField:
     crm_field: str
     kind: _Kind
     values: Mapping[str, str] | None = None
+    default: str | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,8 @@ class CompiledMapping:
 
 
 def _inbound_value(spec: InboundField, raw: Any) -> Any:
+    if spec.default is not None and (raw is None or (isinstance(raw, str) and not raw.strip())):
+        raw = spec.default
     if spec.values is not None and raw is not None and str(raw) in spec.values:
         return spec.values[str(raw)]
     value = COERCERS[spec.kind.coerce](raw)
@@ -336,11 +339,25 @@ class _Compiler:
                 )
                 continue
             values = None
+            default = None
             if isinstance(spec, dict):
-                extra = set(spec) - {"field", "values"}
+                extra = set(spec) - {"field", "values", "default"}
                 if extra:
-                    self.problem(key, f"unknown key {sorted(extra)[0]!r} (expected: field, values)")
+                    self.problem(
+                        key, f"unknown key {sorted(extra)[0]!r} (expected: field, values, default)"
+                    )
                 crm_field = self._crm_field(f"{key}.field", spec.get("field"))
+                default = spec.get("default")
+                if default is not None:
+                    if not isinstance(default, str):
+                        self.problem(f"{key}.default", f"must be a string (got {default!r})")
+                        default = None
+                    else:
+                        try:
+                            COERCERS[kind.coerce](default)
+                        except CoercionError as exc:
+                            self.problem(f"{key}.default", str(exc))
+                            default = None
                 if "values" in spec:
                     values = self._values(
                         f"{key}.values",
@@ -352,7 +369,7 @@ class _Compiler:
             else:
                 crm_field = self._crm_field(key, spec)
             if crm_field:
-                fields[name] = InboundField(name, crm_field, kind, _frozen(values))
+                fields[name] = InboundField(name, crm_field, kind, _frozen(values), default)
         if table and "name" not in fields and "name" not in table:
             self.problem("inbound", "must map 'name' (the deal name)")
         return fields

@@ -71,7 +71,7 @@ def test_shipped_mappings_compile(crm: str) -> None:
                      "inbound.direction.values.A: unknown co-sell direction 'sideways' "
                      "(expected one of: " + ", ".join(DIRECTIONS) + ")", id="bad-direction-value"),
         pytest.param(MINIMAL + '[inbound.direction]\nfield = "D__c"\nmap = {}\n',
-                     "inbound.direction: unknown key 'map' (expected: field, values)",
+                     "inbound.direction: unknown key 'map' (expected: field, values, default)",
                      id="unknown-inbound-option"),
         pytest.param(MINIMAL + 'Payout_Status__c = { from = "payout.status", values = { payed = "Paid" } }',
                      "outbound.Payout_Status__c.values.payed: unknown payout state 'payed' "

@@ -1,0 +1,319 @@
+"""The mirror: CRM pages -> mapped rows -> the store, one transaction per page.
+
+Each page is mapped through the inbound mapping, upserted in bulk (one statement per page,
+not a query per record), and committed together with the watermark (or full-read cursor)
+that follows it. An interruption at any point therefore resumes exactly after the last
+stored page: no gap, and re-reading a page is harmless because the upsert is idempotent.
+
+A record that cannot be mapped goes to quarantine with the reason and the raw payload; the
+rest of the page proceeds, and a later good version of the record leaves quarantine.
+Deleted (Salesforce) and archived (HubSpot) records are marked deleted, never dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Table, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.base import CrmConnector, CrmRecord, RecordPage, Watermark
+from sync.log import get_logger
+from sync.mapping import CompiledMapping, RecordMappingError
+from sync.store import Crm, Opportunity, Partner, QuarantinedRecord, SyncState, transaction
+
+__all__ = ["PullReport", "pull"]
+
+log = get_logger("sync.pull")
+
+#: Rows per INSERT statement (SQLite allows 32,766 bound parameters per statement).
+UPSERT_CHUNK = 500
+_MIRRORED = (
+    "name", "account_name", "account_domain", "amount", "currency", "stage", "is_closed",
+    "is_won", "close_date", "practice", "direction", "partner_ref", "paid_amount",
+    "paid_date", "cost",
+)  # fmt: skip
+
+
+@dataclass
+class PullReport:
+    """What one pull did; ``quarantine_reasons`` counts the first problem of each record."""
+
+    crm: str
+    object: str
+    full: bool
+    pages: int = 0
+    read: int = 0
+    upserted: int = 0
+    deleted: int = 0
+    quarantined: int = 0
+    released: int = 0
+    api_calls: int = 0
+    seconds: float = 0.0
+    quarantine_reasons: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "quarantine_reasons"}
+        data["quarantine_reasons"] = dict(self.quarantine_reasons)
+        return data
+
+
+def _insert(session: Session, table: Table) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"no upsert for the {dialect} dialect")
+
+
+def _upsert(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    update_columns: Iterable[str],
+) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE, in chunks, on SQLite and PostgreSQL."""
+    columns = list(update_columns)
+    for start in range(0, len(rows), UPSERT_CHUNK):
+        chunk = rows[start : start + UPSERT_CHUNK]
+        statement = _insert(session, table).values(chunk)
+        statement = statement.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={name: statement.excluded[name] for name in columns},
+        )
+        session.execute(statement)
+
+
+class _PartnerIndex:
+    """Resolves a CRM partner reference to a partner id (by id or by CRM account id)."""
+
+    def __init__(self, session: Session, crm: Crm) -> None:
+        self.by_ref: dict[str, str] = {}
+        for partner in session.scalars(select(Partner)):
+            self.by_ref[partner.id] = partner.id
+            crm_ref = (
+                partner.salesforce_account_id
+                if crm is Crm.SALESFORCE
+                else partner.hubspot_company_id
+            )
+            if crm_ref:
+                self.by_ref[crm_ref] = partner.id
+                if crm is Crm.SALESFORCE and len(crm_ref) == 18:
+                    self.by_ref[crm_ref[:15]] = partner.id
+
+    def resolve(self, ref: str | None) -> str | None:
+        return self.by_ref.get(ref) if ref else None
+
+
+def _deleted_flag(record: CrmRecord) -> bool:
+    return record.values.get("IsDeleted") is True
+
+
+def _check_complete(values: Mapping[str, Any]) -> None:
+    """Values the store cannot hold are a mapping problem, named like one."""
+    problems = []
+    if not values.get("name"):
+        problems.append("name: the record has no name")
+    money = [k for k in ("amount", "paid_amount", "cost") if values.get(k) is not None]
+    if money and not values.get("currency"):
+        problems.append(
+            f"currency: {money[0]} has no currency (map currency, or give it a default)"
+        )
+    if problems:
+        raise RecordMappingError(problems)
+
+
+def _raw_payload(record: CrmRecord) -> dict[str, Any]:
+    return {"id": record.id, "modified_at": record.modified_at.isoformat(), **record.values}
+
+
+class _PageWriter:
+    """Stores one page in the current transaction."""
+
+    def __init__(
+        self, session: Session, crm: Crm, mapping: CompiledMapping, partners: _PartnerIndex
+    ) -> None:
+        self.session = session
+        self.crm = crm
+        self.mapping = mapping
+        self.partners = partners
+
+    def write(self, page: RecordPage, report: PullReport, now: datetime) -> None:
+        rows: list[dict[str, Any]] = []
+        bad: list[dict[str, Any]] = []
+        gone: list[CrmRecord] = []
+        outbound = list(self.mapping.outbound)
+        for record in page.records:
+            if _deleted_flag(record):
+                gone.append(record)
+                continue
+            try:
+                values = self.mapping.apply_inbound(record.values)
+                _check_complete(values)
+            except RecordMappingError as exc:
+                report.quarantine_reasons[exc.problems[0].split(":")[0]] += 1
+                bad.append(
+                    {
+                        "crm": self.crm,
+                        "crm_id": record.id,
+                        "reason": str(exc),
+                        "payload": _raw_payload(record),
+                        "first_seen_at": now,
+                        "last_seen_at": now,
+                        "attempts": 1,
+                    }
+                )
+                continue
+            row = {name: values.get(name) for name in _MIRRORED}
+            row.update(
+                crm=self.crm,
+                crm_id=record.id,
+                partner_id=self.partners.resolve(values.get("partner_ref")),
+                crm_modified_at=record.modified_at,
+                deleted=False,
+                deleted_at=None,
+                crm_values={name: record.values.get(name) for name in outbound},
+                first_seen_at=now,
+                updated_at=now,
+            )
+            rows.append(row)
+        table = Opportunity.__table__
+        if rows:
+            update_columns = [c for c in rows[0] if c not in ("crm", "crm_id", "first_seen_at")]
+            _upsert(self.session, table, rows, ("crm", "crm_id"), update_columns)  # type: ignore[arg-type]
+            released = self.session.execute(
+                delete(QuarantinedRecord).where(
+                    QuarantinedRecord.crm == self.crm,
+                    QuarantinedRecord.crm_id.in_([r["crm_id"] for r in rows]),
+                )
+            )
+            report.released += released.rowcount or 0  # type: ignore[attr-defined]
+        if bad:
+            self._quarantine(bad)
+        if gone:
+            report.deleted += self.mark_deleted([(r.id, r.modified_at) for r in gone])
+        report.read += len(page.records)
+        report.upserted += len(rows)
+        report.quarantined += len(bad)
+
+    def _quarantine(self, rows: list[dict[str, Any]]) -> None:
+        table = QuarantinedRecord.__table__
+        for start in range(0, len(rows), UPSERT_CHUNK):
+            chunk = rows[start : start + UPSERT_CHUNK]
+            statement = _insert(self.session, table).values(chunk)  # type: ignore[arg-type]
+            statement = statement.on_conflict_do_update(
+                index_elements=["crm", "crm_id"],
+                set_={
+                    "reason": statement.excluded.reason,
+                    "payload": statement.excluded.payload,
+                    "last_seen_at": statement.excluded.last_seen_at,
+                    "attempts": table.c.attempts + 1,
+                },
+            )
+            self.session.execute(statement)
+
+    def mark_deleted(self, records: Sequence[tuple[str, datetime]]) -> int:
+        """Mark records deleted (keeping their rows); returns how many changed."""
+        changed = 0
+        by_time: dict[datetime, list[str]] = {}
+        for crm_id, when in records:
+            by_time.setdefault(when, []).append(crm_id)
+        for when, ids in by_time.items():
+            result = self.session.execute(
+                update(Opportunity)
+                .where(
+                    Opportunity.crm == self.crm,
+                    Opportunity.crm_id.in_(ids),
+                    Opportunity.deleted.is_(False),
+                )
+                .values(deleted=True, deleted_at=when, updated_at=when)
+            )
+            changed += result.rowcount or 0  # type: ignore[attr-defined]
+        return changed
+
+
+def _state(session: Session, crm: Crm, obj: str) -> SyncState:
+    state = session.get(SyncState, (crm, obj))
+    if state is None:
+        state = SyncState(crm=crm, object=obj, details={})
+        session.add(state)
+        session.flush()
+    return state
+
+
+def pull(
+    factory: sessionmaker[Session],
+    connector: CrmConnector,
+    mapping: CompiledMapping,
+    *,
+    full: bool = False,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    on_page: Callable[[PullReport], None] | None = None,
+) -> PullReport:
+    """Mirror changed (or, with ``full``, all) records of ``connector`` into the store."""
+    crm = Crm(connector.crm)
+    obj = connector.object_name
+    started = time.perf_counter()
+    calls_before = connector.calls
+    run_started = clock()
+    with transaction(factory) as session:
+        state = _state(session, crm, obj)
+        # An interrupted full read resumes from its cursor; a first run is a full read.
+        cursor = state.cursor
+        if cursor is not None or full or state.watermark is None:
+            watermark = None
+        else:
+            watermark = Watermark(state.watermark, state.watermark_id or "")
+        deletes_from = state.deletes_checked_at
+    full_read = watermark is None
+    report = PullReport(crm=crm.value, object=obj, full=full_read)
+    fields = mapping.read_fields()
+    with transaction(factory) as session:
+        partners = _PartnerIndex(session, crm)
+
+    for page in connector.changed_since(watermark, fields, cursor):
+        now = clock()
+        with transaction(factory) as session:
+            _PageWriter(session, crm, mapping, partners).write(page, report, now)
+            state = _state(session, crm, obj)
+            if page.watermark is not None:
+                state.watermark = page.watermark.modified_at
+                state.watermark_id = page.watermark.record_id
+            if full_read:
+                state.cursor = page.cursor
+                if page.cursor is None:
+                    state.last_full_at = now
+        report.pages += 1
+        report.api_calls = connector.calls - calls_before
+        if on_page is not None:
+            on_page(report)
+
+    if not connector.deletes_in_stream:
+        since = deletes_from or datetime(1970, 1, 1, tzinfo=UTC)
+        gone = [(d.id, d.deleted_at) for d in connector.deleted_since(since)]
+        with transaction(factory) as session:
+            if gone:
+                report.deleted += _PageWriter(session, crm, mapping, partners).mark_deleted(gone)
+            _state(session, crm, obj).deletes_checked_at = run_started
+
+    report.api_calls = connector.calls - calls_before
+    report.seconds = time.perf_counter() - started
+    log.info("pull.done", **{k: v for k, v in report.as_dict().items() if k != "seconds"},
+             seconds=round(report.seconds, 3))  # fmt: skip
+    return report
+
+
+def quarantine_summary(session: Session, crm: Crm | None = None) -> Mapping[str, int]:
+    """How many records wait in quarantine, by CRM."""
+    query = select(QuarantinedRecord.crm)
+    if crm is not None:
+        query = query.where(QuarantinedRecord.crm == crm)
+    return Counter(str(c) for c in session.scalars(query))
