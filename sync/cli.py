@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -158,14 +159,44 @@ def db_upgrade() -> None:
 
 # --- sync, mappings ---------------------------------------------------------------------
 
+FormatOption = Annotated[str, typer.Option("--format", help="table, csv or json.")]
+
+
+def _format(value: str) -> str:
+    from sync.output import FORMATS
+
+    if value not in FORMATS:
+        raise ConfigError(f"--format must be one of: {', '.join(FORMATS)} (got {value!r})")
+    return value
+
 
 @app.command("sync")
 def sync_command(
     crm: Annotated[str, typer.Option(help="salesforce, hubspot or all.")] = "all",
     full: Annotated[bool, typer.Option(help="Re-read everything.")] = False,
+    fmt: FormatOption = "table",
 ) -> None:
-    """One pull + rules + push cycle, inline."""
-    _not_built("sync", "the mirror (connectors, mappings, pull)")
+    """One pull cycle, inline: mirror changed CRM records into the store."""
+    from sync.crm import links
+    from sync.output import render
+    from sync.progress import pull_progress
+    from sync.pull import pull
+    from sync.store import ensure_schema, make_engine, session_factory
+
+    settings = _settings()
+    fmt = _format(fmt)
+    configured = links(settings, crm)
+    ensure_schema(settings.store.url)
+    factory = session_factory(make_engine(settings.store.url))
+    reports = []
+    for link in configured:
+        with pull_progress(link.connector.crm) as on_page:
+            reports.append(pull(factory, link.connector, link.mapping, full=full, on_page=on_page))
+    rows = [r.as_dict() for r in reports]
+    typer.echo(render(rows, fmt, title="pull"))
+    for report in reports:
+        for reason, count in report.quarantine_reasons.most_common():
+            typer.echo(f"{report.crm}: {count} record(s) quarantined: {reason}", err=True)
 
 
 mappings_app = typer.Typer(help="Declarative field mappings.", no_args_is_help=True)
@@ -177,8 +208,22 @@ def mappings_check(
     crm: Annotated[str, typer.Option(help="salesforce, hubspot or all.")] = "all",
     offline: Annotated[bool, typer.Option(help="Check the files only.")] = False,
 ) -> None:
-    """Validate mapping files (online: against the CRM's metadata)."""
-    _not_built("mappings check", "mapping validation")
+    """Validate mapping files (online: against the CRM's metadata); exit 2 on problems."""
+    from sync.crm import links
+    from sync.mapping_check import check_mapping
+
+    settings = _settings()
+    problems = []
+    for link in links(settings, crm):
+        if not offline:
+            problems.extend(check_mapping(link.mapping, link.connector))
+        state = "checked against the CRM" if not offline else "valid (offline)"
+        typer.echo(f"{link.mapping.source}: {link.mapping.crm} {link.mapping.object}: {state}")
+    for problem in problems:
+        typer.echo(str(problem), err=True)
+    if problems:
+        typer.echo(f"partnersync: {len(problems)} mapping problem(s)", err=True)
+        raise typer.Exit(2)
 
 
 @mappings_app.command("preview")
@@ -196,7 +241,7 @@ def mappings_preview(
 _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
-def _placeholder(command: str, capability: str) -> typer.models.CommandFunctionType:
+def _placeholder(command: str, capability: str) -> Callable[[typer.Context], None]:
     def handler(ctx: typer.Context) -> None:
         _not_built(command, capability)
 
@@ -245,6 +290,8 @@ app.command("audit", context_settings=_PASS_THROUGH, help="The audit log (not bu
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: maps errors to exit statuses and one-line messages."""
+    from connectors.errors import ConfigurationError, CrmError
+    from sync.mapping import MappingError
     from sync.store import StoreError
 
     try:
@@ -252,6 +299,16 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         typer.echo(f"partnersync: configuration error: {exc}", err=True)
         sys.exit(2)
+    except MappingError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        sys.exit(2)
+    except ConfigurationError as exc:
+        typer.echo(f"partnersync: CRM configuration error: {exc}", err=True)
+        sys.exit(2)
+    except CrmError as exc:
+        typer.echo(f"partnersync: CRM error: {exc}", err=True)
+        sys.exit(1)
     except StoreError as exc:
         typer.echo(f"partnersync: store error: {exc}", err=True)
         sys.exit(1)

@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from sync.coerce import COERCERS, CoercionError
+from sync.store.enums import CoSellDirection, PayoutStatus, RegistrationStatus
 
 __all__ = [
     "DIRECTIONS",
@@ -39,13 +40,9 @@ __all__ = [
 ]
 
 CRMS = ("salesforce", "hubspot")
-DIRECTIONS = (
-    "partner_sourced_partner_sold",
-    "direct_sourced_partner_sold",
-    "partner_sourced_direct_sold",
-)
-REGISTRATION_STATES = ("pending", "approved", "rejected", "conflict", "expired", "won", "lost")
-PAYOUT_STATES = ("accrued", "approved", "scheduled", "paid", "reversed")
+DIRECTIONS = tuple(d.value for d in CoSellDirection)
+REGISTRATION_STATES = tuple(s.value for s in RegistrationStatus)
+PAYOUT_STATES = tuple(s.value for s in PayoutStatus)
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,9 @@ class HubSpotSettings(_Section):
     enabled: bool = True
     base_url: str = "http://127.0.0.1:8787"
     access_token: SecretStr | None = SecretStr("sandbox")
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    refresh_token: SecretStr | None = None
     mapping: Path = Path("mappings/hubspot.toml")
 
     @field_validator("base_url")
@@ -222,6 +225,8 @@ class Settings(BaseSettings):
             self.salesforce.security_token,
             self.salesforce.consumer_secret,
             self.hubspot.access_token,
+            self.hubspot.client_secret,
+            self.hubspot.refresh_token,
         ]
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
 
@@ -300,4 +305,6 @@ def _http_url(value: str) -> str:
 
 def redact_url(url: str) -> str:
     """``scheme://user:***@host/db``: never echo a password in an error."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    from sync.store.db import redact
+
+    return redact(url)

@@ -1,22 +1,31 @@
-"""Fixtures shared by every test: the CRM sandbox on a free port, real CRM clients, services.
+"""Fixtures shared by every test: the CRM sandbox on a free port, real CRM clients, stores.
 
 PostgreSQL and Redis are real services (``PARTNERSYNC_TEST_POSTGRES_URL``,
 ``PARTNERSYNC_TEST_REDIS_URL``); when one is unreachable its tests fail, they do not skip.
+Store tests run once on a SQLite file and once on PostgreSQL, in databases created for
+them (``ps_test_<random>``) from the ``test`` database and dropped afterwards.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hubspot import HubSpot
 from simple_salesforce import Salesforce
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.sandbox.core import Sandbox, SandboxConfig
 from connectors.sandbox.server import SandboxServer
 from connectors.transport import session_for
+from sync.store import make_engine, session_factory, upgrade
 
 POSTGRES_URL = os.environ.get(
     "PARTNERSYNC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -75,3 +84,82 @@ def sf_factory(sandbox_server: SandboxServer) -> Callable[..., Salesforce]:
 def hs_factory(sandbox_server: SandboxServer) -> Callable[..., HubSpot]:
     """Builds more HubSpot clients (other tokens, a urllib3 Retry, ...)."""
     return lambda **kw: make_hubspot(sandbox_server, **kw)
+
+
+# --- stores ------------------------------------------------------------------------
+
+DIALECTS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
+
+#: Builds the URL of a new, empty database of the given dialect.
+NewDatabase = Callable[[str], str]
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[Engine]:
+    """An AUTOCOMMIT engine on the ``test`` database, to create and drop databases."""
+    engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc.orig}", pytrace=False)
+    yield engine
+    engine.dispose()
+
+
+def _new_database_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[NewDatabase]:
+    created: list[tuple[Engine, str]] = []
+
+    def new(dialect: str) -> str:
+        name = f"ps_test_{uuid.uuid4().hex[:12]}"
+        if dialect == "sqlite":
+            return f"sqlite:///{tmp_path / f'{name}.db'}"
+        admin: Engine = request.getfixturevalue("postgres_admin")
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        created.append((admin, name))
+        return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+    yield new
+    for admin, name in created:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def new_database(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[NewDatabase]:
+    """Creates empty databases for one test and drops them after it."""
+    yield from _new_database_factory(tmp_path, request)
+
+
+@pytest.fixture(scope="module")
+def new_module_database(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[NewDatabase]:
+    """Creates empty databases for one test module and drops them after it."""
+    yield from _new_database_factory(tmp_path_factory.mktemp("store"), request)
+
+
+@pytest.fixture(params=DIALECTS)
+def dialect(request: pytest.FixtureRequest) -> str:
+    """``sqlite`` or ``postgres``: the test runs once on each."""
+    return str(request.param)
+
+
+@pytest.fixture
+def empty_url(dialect: str, new_database: NewDatabase) -> str:
+    """The URL of a new database that was never migrated."""
+    return new_database(dialect)
+
+
+@pytest.fixture
+def store(dialect: str, new_database: NewDatabase) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a new database migrated to head (one per test and dialect)."""
+    url = new_database(dialect)
+    upgrade(url)
+    engine = make_engine(url)
+    yield session_factory(engine)
+    engine.dispose()

@@ -40,7 +40,6 @@ def run_cli(
         pytest.param(["payouts", "pay", "1", "2", "--reference", "R"], id="payouts-pay"),
         pytest.param(["report", "ytd-summary", "--year", "2026"], id="report"),
         pytest.param(["run"], id="run"),
-        pytest.param(["sync", "--crm", "salesforce"], id="sync"),
     ],
 )
 def test_unbuilt_commands_say_so(tmp_path: Path, args: list[str]) -> None:

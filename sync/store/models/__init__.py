@@ -1,0 +1,37 @@
+"""The partner store's tables, as typed SQLAlchemy models on one :class:`Base`."""
+
+from __future__ import annotations
+
+from sync.store.models.audit import AuditEntry
+from sync.store.models.base import NAMING_CONVENTION, Base, append_only
+from sync.store.models.crm import (
+    OPEN_OUTBOX_STATUSES,
+    Opportunity,
+    OutboxEntry,
+    QuarantinedRecord,
+    SyncState,
+)
+from sync.store.models.money import Agreement, AgreementRule, LedgerEntry, Payout, PayoutEntry
+from sync.store.models.partners import ApiKey, BlockedAccount, Partner
+from sync.store.models.registrations import Registration
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "OPEN_OUTBOX_STATUSES",
+    "Agreement",
+    "AgreementRule",
+    "ApiKey",
+    "AuditEntry",
+    "Base",
+    "BlockedAccount",
+    "LedgerEntry",
+    "Opportunity",
+    "OutboxEntry",
+    "Partner",
+    "Payout",
+    "PayoutEntry",
+    "QuarantinedRecord",
+    "Registration",
+    "SyncState",
+    "append_only",
+]

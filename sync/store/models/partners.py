@@ -1,0 +1,76 @@
+"""Partners, the accounts partners may not claim, and HTTP API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from sync.store.enums import ApiKeyRole, BlockKind
+from sync.store.models.base import Base
+from sync.store.types import ID, UTCDateTime, enum_type, utcnow
+
+__all__ = ["ApiKey", "BlockedAccount", "Partner"]
+
+
+class Partner(Base):
+    """A partner company, keyed by its short id (``ACME``), with its CRM account ids.
+
+    ``tier`` is free text checked by the service against the configured tiers
+    (``[program] protection_days``), since RevOps may add tiers without a migration.
+    """
+
+    __tablename__ = "partners"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    tier: Mapped[str] = mapped_column(String(32))
+    salesforce_account_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    hubspot_company_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"Partner(id={self.id!r}, tier={self.tier!r})"
+
+
+class BlockedAccount(Base):
+    """A customer partners may not register: a house account or a do-not-contact one.
+
+    ``domain`` is the normalised customer domain (the same normalisation as a
+    registration's ``customer_domain_key``), so matching is an equality.
+    """
+
+    __tablename__ = "blocked_accounts"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    kind: Mapped[BlockKind] = mapped_column(enum_type(BlockKind, "kind"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiKey(Base):
+    """A bearer key of the HTTP API, stored only as a hash.
+
+    An admin key belongs to no partner; a partner key to exactly one, and it sees and
+    submits only that partner's data. Revoked keys stay for the audit trail.
+    """
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        CheckConstraint(
+            "(role = 'partner' AND partner_id IS NOT NULL) "
+            "OR (role = 'admin' AND partner_id IS NULL)",
+            name="role_partner",
+        ),
+        Index("ix_api_keys_partner_id", "partner_id"),
+    )
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    key_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    role: Mapped[ApiKeyRole] = mapped_column(enum_type(ApiKeyRole, "role"))
+    partner_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("partners.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

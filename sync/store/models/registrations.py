@@ -1,0 +1,80 @@
+"""Deal registrations: a partner's claim on a customer opportunity."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from sync.store.enums import RegistrationSource, RegistrationStatus
+from sync.store.models.base import Base
+from sync.store.types import ID, MONEY, CurrencyCode, UTCDateTime, enum_type, utcnow
+
+if TYPE_CHECKING:
+    from sync.store.models.crm import Opportunity
+    from sync.store.models.partners import Partner
+
+__all__ = ["Registration"]
+
+
+class Registration(Base):
+    """A partner's claim on a customer, from submission to its outcome.
+
+    ``customer_name_key``/``customer_domain_key`` are the normalised customer keys
+    (``rules.matching``) that conflicts and deal links are matched on; they are indexed
+    with ``status`` because matching only considers live claims. ``protected_until`` is
+    the last protected day (inclusive) and is required once approved. ``conflict_with``
+    names the registration this one collides with (conflicts with a house account or a
+    direct deal have none). ``opportunity_id`` is the mirrored deal it is linked to.
+    """
+
+    __tablename__ = "registrations"
+    __table_args__ = (
+        CheckConstraint("currency IS NOT NULL OR amount IS NULL", name="amount_has_currency"),
+        CheckConstraint(
+            "status <> 'approved' OR protected_until IS NOT NULL", name="approved_protected"
+        ),
+        CheckConstraint("extensions_used >= 0", name="extensions_used"),
+        Index("ix_registrations_customer_name_key_status", "customer_name_key", "status"),
+        Index("ix_registrations_customer_domain_key_status", "customer_domain_key", "status"),
+        Index("ix_registrations_partner_id_status", "partner_id", "status"),
+        Index("ix_registrations_status_protected_until", "status", "protected_until"),
+        Index("ix_registrations_opportunity_id", "opportunity_id"),
+        Index("ix_registrations_conflict_with", "conflict_with"),
+    )
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    partner_id: Mapped[str] = mapped_column(String(32), ForeignKey("partners.id"))
+    customer_name: Mapped[str] = mapped_column(String(255))
+    customer_domain: Mapped[str | None] = mapped_column(String(255))
+    customer_name_key: Mapped[str] = mapped_column(String(255))
+    customer_domain_key: Mapped[str | None] = mapped_column(String(255))
+    amount: Mapped[Decimal | None] = mapped_column(MONEY)
+    currency: Mapped[str | None] = mapped_column(CurrencyCode)
+    practice: Mapped[str | None] = mapped_column(String(100))
+    close_date: Mapped[date | None]
+    status: Mapped[RegistrationStatus] = mapped_column(
+        enum_type(RegistrationStatus, "status"), default=RegistrationStatus.PENDING
+    )
+    reason: Mapped[str | None] = mapped_column(Text)
+    protected_until: Mapped[date | None]
+    extensions_used: Mapped[int] = mapped_column(Integer, default=0)
+    conflict_with: Mapped[int | None] = mapped_column(ID, ForeignKey("registrations.id"))
+    opportunity_id: Mapped[int | None] = mapped_column(ID, ForeignKey("opportunities.id"))
+    source: Mapped[RegistrationSource] = mapped_column(enum_type(RegistrationSource, "source"))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    partner: Mapped[Partner] = relationship()
+    opportunity: Mapped[Opportunity | None] = relationship()
+    conflicting: Mapped[Registration | None] = relationship(remote_side="Registration.id")
+
+    def __repr__(self) -> str:
+        return (
+            f"Registration(id={self.id!r}, partner_id={self.partner_id!r}, status={self.status!r})"
+        )

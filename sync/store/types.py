@@ -1,0 +1,245 @@
+"""Column types that hold principle 7 at the database boundary, on SQLite and PostgreSQL.
+
+- :class:`UTCDateTime`: instants are UTC-aware ``datetime``; a naive value is refused on
+  write, and every value read back is UTC-aware (SQLite has no time zones: it stores UTC).
+- :class:`ExactDecimal` (:data:`MONEY`, :data:`PERCENT`): ``Decimal`` only, never ``float``;
+  a value with more decimal places than the column holds is refused, not rounded.
+  PostgreSQL stores ``NUMERIC(p, s)``. SQLite has no exact decimal type (its ``NUMERIC``
+  affinity turns 12345678.91 into a binary float), so it stores the value scaled to an
+  integer (``12345678.91`` at scale 4 is ``123456789100``): exact, ordered, and ``SUM``
+  stays exact; the type converts back on read. Arithmetic other than SUM/MIN/MAX belongs
+  in Python, not SQL.
+- :class:`CurrencyCode`: the 3-letter ISO 4217 code that sits next to every amount.
+- :class:`JSONDocument`: JSON (JSONB on PostgreSQL) whose money is stored as strings:
+  ``Decimal`` becomes its exact text, dates and instants ISO text, and ``float`` is refused.
+- :func:`enum_type`: a ``StrEnum`` as a string column with a CHECK constraint listing its
+  values, so the database refuses what the code does not know.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Enum, Integer, Numeric, String
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+__all__ = [
+    "ID",
+    "MONEY",
+    "PERCENT",
+    "CurrencyCode",
+    "ExactDecimal",
+    "JSONDocument",
+    "UTCDateTime",
+    "enum_type",
+    "utcnow",
+]
+
+#: Surrogate keys: BIGINT on PostgreSQL; INTEGER on SQLite, where only an
+#: ``INTEGER PRIMARY KEY`` column is the auto-incrementing rowid (it is 64-bit there).
+ID: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
+
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def utcnow() -> datetime:
+    """The current instant, UTC-aware: the default of ``created_at``-style columns."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An instant: UTC-aware ``datetime`` in and out; naive values are refused on write."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(DateTime())
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__} {value!r}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                f"naive datetime {value.isoformat()} refused: instants must be UTC-aware"
+            )
+        value = value.astimezone(UTC)
+        # SQLite has no time zone type: store the UTC wall time.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """An exact decimal with ``precision`` digits, ``scale`` of them after the point.
+
+    Accepts ``Decimal`` and ``int``; refuses ``float``, non-finite values, values out of
+    range and values with more than ``scale`` decimal places (never rounds). Reads back a
+    ``Decimal`` with exactly ``scale`` decimal places on both dialects.
+    """
+
+    impl = Numeric
+    cache_ok = True
+
+    def __init__(self, precision: int, scale: int) -> None:
+        if not 0 <= scale <= precision <= 18:
+            # 18 digits is what a signed 64-bit integer holds on SQLite.
+            raise ValueError(f"unsupported precision/scale {precision}/{scale}")
+        super().__init__(precision=precision, scale=scale, asdecimal=True)
+        self.precision = precision
+        self.scale = scale
+        self._quantum = Decimal(1).scaleb(-scale)
+        self._limit = Decimal(10) ** (precision - scale)
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
+
+    def exact(self, value: Any) -> Decimal:
+        """``value`` as a ``Decimal`` at this column's scale; ``ValueError`` if it does not fit."""
+        if isinstance(value, bool) or not isinstance(value, Decimal | int):
+            raise TypeError(
+                f"expected a Decimal, got {type(value).__name__} {value!r}: "
+                "money and percents are never floats"
+            )
+        number = Decimal(value)
+        if not number.is_finite():
+            raise ValueError(f"{number} is not a finite number")
+        if abs(number) >= self._limit:
+            raise ValueError(
+                f"{number} is out of range: at most {self.precision - self.scale} digits "
+                "before the decimal point"
+            )
+        exact = number.quantize(self._quantum)
+        if exact != number:
+            raise ValueError(f"{number} has more than {self.scale} decimal places")
+        return exact
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Decimal | int | None:
+        if value is None:
+            return None
+        exact = self.exact(value)
+        return int(exact.scaleb(self.scale)) if dialect.name == "sqlite" else exact
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return Decimal(int(value)).scaleb(-self.scale)
+        return Decimal(value)
+
+
+#: Money amounts: 14 digits before the point, 4 after (3-decimal currencies, sub-cent
+#: basis amounts); the currency sits in a :class:`CurrencyCode` column next to it.
+MONEY = ExactDecimal(18, 4)
+
+#: Percents: ``10`` means 10 %; up to 99999.9999.
+PERCENT = ExactDecimal(9, 4)
+
+
+class CurrencyCode(TypeDecorator[str]):
+    """A 3-letter ISO 4217 currency code in capitals (``USD``); anything else is refused."""
+
+    impl = String(3)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not _CURRENCY.match(value):
+            raise ValueError(f"currency must be a 3-letter ISO 4217 code in capitals: {value!r}")
+        return value
+
+
+class JSONDocument(TypeDecorator[Any]):
+    """JSON (JSONB on PostgreSQL) that never holds a binary float.
+
+    On write, ``Decimal`` becomes its exact text (``"12.50"``), ``date`` and aware
+    ``datetime`` ISO text, enums their value, tuples lists; ``float`` is refused unless
+    ``raw`` (a CRM payload kept as received), where it is stored as its shortest repr text.
+    Values read back are plain JSON: strings where money was. Assign a new value to change
+    a document: in-place mutation of a loaded dict is not tracked.
+    """
+
+    impl = JSON(none_as_null=True)
+    cache_ok = True
+
+    def __init__(self, raw: bool = False) -> None:
+        super().__init__()
+        self.raw = raw
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(JSONB(none_as_null=True))
+        return dialect.type_descriptor(JSON(none_as_null=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else _plain(value, self.raw, "$")
+
+
+def _plain(value: Any, raw: bool, path: str) -> Any:
+    """``value`` as plain JSON data (str, int, bool, None, list, dict with str keys)."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{path}: {value} is not a finite number")
+        return format(value, "f")
+    if isinstance(value, float):
+        if raw:
+            return repr(value)
+        raise TypeError(f"{path}: float {value!r} refused in JSON; use Decimal (stored as text)")
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"{path}: naive datetime {value.isoformat()} refused")
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        document: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{path}: JSON object keys must be strings, got {key!r}")
+            document[key] = _plain(item, raw, f"{path}.{key}")
+        return document
+    if isinstance(value, list | tuple):
+        return [_plain(item, raw, f"{path}[{index}]") for index, item in enumerate(value)]
+    raise TypeError(f"{path}: {type(value).__name__} is not JSON data")
+
+
+def enum_type(enum: type[StrEnum], name: str) -> Enum:
+    """A string column for ``enum`` whose CHECK constraint lists exactly its values.
+
+    ``name`` (the column name, by convention) names the constraint
+    ``ck_<table>_<name>``. The column is 32 characters wide so a new value rarely needs
+    more than a new CHECK.
+    """
+    return Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        validate_strings=True,
+        length=32,
+        values_callable=lambda members: [member.value for member in members],
+    )

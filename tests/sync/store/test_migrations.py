@@ -1,0 +1,147 @@
+"""Migrations: empty to head on both dialects, idempotent, and exactly what the models say."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import CheckConstraint, inspect, text
+from sqlalchemy.engine import make_url
+
+from sync.store import (
+    Base,
+    SchemaOutOfDate,
+    current_revision,
+    ensure_schema,
+    head_revision,
+    make_engine,
+    upgrade,
+)
+from sync.store.schema import alembic_config
+from tests.sync.store.conftest import NewDatabase
+
+
+def tables(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_from_empty_to_head_twice(empty_url: str) -> None:
+    """Upgrading an empty database reaches head with every model table; a rerun is a no-op."""
+    assert current_revision(empty_url) is None
+    upgrade(empty_url)
+    upgrade(empty_url)
+    assert current_revision(empty_url) == head_revision() == "0001"
+    assert tables(empty_url) == set(Base.metadata.tables) | {"alembic_version"}
+
+
+def test_migrated_schema_matches_models(empty_url: str) -> None:
+    """After upgrade, Alembic's comparison of database and models finds no difference."""
+    upgrade(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_migrated_check_constraints_match_models(empty_url: str) -> None:
+    """Every CHECK the models declare exists under the same name (Alembic does not compare them)."""
+    upgrade(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        inspector = inspect(engine)
+        for table in Base.metadata.sorted_tables:
+            declared = {
+                str(constraint.name)
+                for constraint in table.constraints
+                if isinstance(constraint, CheckConstraint)
+            }
+            reflected = {check["name"] for check in inspector.get_check_constraints(table.name)}
+            assert reflected == declared, table.name
+    finally:
+        engine.dispose()
+
+
+def test_downgrade_to_base_removes_everything(empty_url: str) -> None:
+    """The initial revision's downgrade drops every table it created."""
+    upgrade(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "base")
+    finally:
+        engine.dispose()
+    assert tables(empty_url) == {"alembic_version"}
+    assert current_revision(empty_url) is None
+
+
+def test_ensure_schema_on_an_empty_database(dialect: str, empty_url: str) -> None:
+    """SQLite migrates itself on first use; PostgreSQL says to run `partnersync db upgrade`."""
+    if dialect == "sqlite":
+        ensure_schema(empty_url)
+        assert current_revision(empty_url) == head_revision()
+        return
+    with_password = make_url(empty_url).set(password="hunter2").render_as_string(False)
+    with pytest.raises(SchemaOutOfDate, match=r"run `partnersync db upgrade`") as caught:
+        ensure_schema(with_password)  # trust authentication ignores the password
+    message = str(caught.value)
+    assert "none (empty database)" in message
+    assert "hunter2" not in message
+    assert ":***@" in message
+    assert "\n" not in message
+    assert current_revision(empty_url) is None
+
+
+def test_ensure_schema_on_a_migrated_database(empty_url: str) -> None:
+    """A database at head passes ensure_schema untouched, on both dialects."""
+    upgrade(empty_url)
+    ensure_schema(empty_url)
+    assert current_revision(empty_url) == head_revision()
+
+
+def test_ensure_schema_refuses_an_unknown_revision(empty_url: str) -> None:
+    """A database migrated by a newer partnersync is refused rather than touched."""
+    upgrade(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    finally:
+        engine.dispose()
+    with pytest.raises(SchemaOutOfDate, match="revision 9999, which this partnersync does not"):
+        ensure_schema(empty_url)
+
+
+def test_ensure_schema_creates_a_missing_sqlite_file(tmp_path: Path) -> None:
+    """The embedded default: a SQLite file that does not exist yet is created at head."""
+    path = tmp_path / "partnersync.db"
+    url = f"sqlite:///{path}"
+    assert current_revision(url) is None
+    assert not path.exists(), "looking at the revision must not create the file"
+    ensure_schema(url)
+    assert path.exists()
+    assert current_revision(url) == head_revision()
+
+
+def test_upgrade_accepts_an_engine(dialect: str, new_database: NewDatabase) -> None:
+    """upgrade/current_revision/ensure_schema also work on an engine (in-memory SQLite too)."""
+    url = "sqlite://" if dialect == "sqlite" else new_database(dialect)
+    engine = make_engine(url)
+    try:
+        if dialect == "sqlite":
+            ensure_schema(engine)  # in memory: only this engine's connection sees it
+        else:
+            upgrade(engine)
+        assert current_revision(engine) == head_revision()
+        assert set(inspect(engine).get_table_names()) >= set(Base.metadata.tables)
+    finally:
+        engine.dispose()
