@@ -18,6 +18,8 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -143,6 +145,26 @@ class OutboundField:
     source: str
     kind: _Kind
     values: Mapping[str, str] | None = None
+
+    def canonical(self, value: Any) -> str | None:
+        """The CRM value of this field as comparable text (``"10.5"`` for 10.50 or 10.5).
+
+        Used to store what the CRM holds and to compare it with what partnersync wants,
+        whatever shape the CRM sent (JSON number, string, epoch milliseconds).
+        """
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        try:
+            typed = COERCERS[self.kind.coerce](value)
+        except CoercionError:
+            return str(value)
+        if typed is None:
+            return None
+        if isinstance(typed, Decimal):
+            return format(typed.normalize(), "f")
+        if isinstance(typed, date):
+            return typed.isoformat()
+        return str(typed)
 
 
 class RecordMappingError(ValueError):

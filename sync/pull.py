@@ -150,7 +150,7 @@ class _PageWriter:
         rows: list[dict[str, Any]] = []
         bad: list[dict[str, Any]] = []
         gone: list[CrmRecord] = []
-        outbound = list(self.mapping.outbound)
+        outbound = list(self.mapping.outbound.values())
         for record in page.records:
             if _deleted_flag(record):
                 gone.append(record)
@@ -180,7 +180,10 @@ class _PageWriter:
                 crm_modified_at=record.modified_at,
                 deleted=False,
                 deleted_at=None,
-                crm_values={name: record.values.get(name) for name in outbound},
+                crm_values={
+                    spec.crm_field: spec.canonical(record.values.get(spec.crm_field))
+                    for spec in outbound
+                },
                 first_seen_at=now,
                 updated_at=now,
             )
