@@ -198,7 +198,7 @@ class SalesforceConnector:
 
     def _login(self) -> Salesforce:
         cfg = self.config
-        session, instance_url = session_for(cfg.instance_url)
+        session, instance_url = session_for(cfg.instance_url, login_domain=cfg.domain)
         common: dict[str, Any] = {"version": cfg.api_version, "session": session}
         try:
             if cfg.auth == "session":

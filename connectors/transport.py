@@ -1,12 +1,14 @@
 """HTTP transport for Salesforce instance URLs that are not ``https://``.
 
-simple-salesforce builds every URL as ``https://{instance}/...``. To reach an ``http://``
-instance (the CRM sandbox, or a test double on loopback) we mount an adapter that rewrites
-the scheme of those requests, rather than patching the library.
+simple-salesforce builds every URL as ``https://{instance}/...`` and logs in at
+``https://{domain}.salesforce.com``. To reach an ``http://`` instance (the CRM sandbox, or
+a test double on loopback) we mount an adapter that sends those requests over plain http
+to that instance, rather than patching the library.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,30 +19,39 @@ __all__ = ["PlainHttpAdapter", "session_for"]
 
 
 class PlainHttpAdapter(HTTPAdapter):
-    """Sends ``https://`` requests for the given hosts (``host:port``) over plain ``http``."""
+    """Sends ``https://`` requests for the mapped hosts over plain http to their targets.
 
-    def __init__(self, hosts: frozenset[str], **kwargs: Any) -> None:
+    ``hosts`` maps a requested ``host[:port]`` to the ``host:port`` that serves it.
+    """
+
+    def __init__(self, hosts: Mapping[str, str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.hosts = hosts
+        self.hosts = dict(hosts)
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if request.url:
             parts = urlsplit(request.url)
-            if parts.scheme == "https" and parts.netloc in self.hosts:
-                request.url = urlunsplit(("http", *parts[1:]))
+            target = self.hosts.get(parts.netloc)
+            if parts.scheme == "https" and target is not None:
+                request.url = urlunsplit(("http", target, *parts[2:]))
         return super().send(request, **kwargs)
 
 
-def session_for(instance_url: str, pool_maxsize: int = 10) -> tuple[requests.Session, str]:
+def session_for(
+    instance_url: str, login_domain: str | None = None, pool_maxsize: int = 10
+) -> tuple[requests.Session, str]:
     """A session that can reach ``instance_url``, and the ``https://`` URL to give the client.
 
     For an ``https://`` URL this is a plain session and the URL unchanged. For ``http://``
-    the session rewrites requests to that host back to plain http.
+    the session sends requests for that host, and logins at
+    ``https://{login_domain}.salesforce.com``, to it over plain http.
     """
     parts = urlsplit(instance_url)
     session = requests.Session()
-    if parts.scheme == "http":
-        adapter = PlainHttpAdapter(frozenset({parts.netloc}), pool_maxsize=pool_maxsize)
-        session.mount("https://", adapter)
-        return session, urlunsplit(("https", *parts[1:]))
-    return session, instance_url
+    if parts.scheme != "http":
+        return session, instance_url
+    hosts = {parts.netloc: parts.netloc}
+    if login_domain:
+        hosts[f"{login_domain}.salesforce.com"] = parts.netloc
+    session.mount("https://", PlainHttpAdapter(hosts, pool_maxsize=pool_maxsize))
+    return session, urlunsplit(("https", *parts[1:]))
