@@ -39,6 +39,7 @@ from hubspot.crm.deals import (
     SimplePublicObjectBatchInput,
 )
 from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.util import Retry
 
 from connectors.base import (
     CrmRecord,
@@ -189,7 +190,10 @@ class HubSpotConnector:
     @property
     def client(self) -> HubSpot:
         if self._client is None:
-            self._client = HubSpot(access_token=self._token, host=self.config.base_url)
+            # No urllib3 retries: they would sleep on Retry-After beneath our own retry layer.
+            self._client = HubSpot(
+                access_token=self._token, host=self.config.base_url, retry=Retry(total=False)
+            )
         return self._client
 
     def _note_retry(self, exc: BaseException, attempt: int, wait: float) -> None:
@@ -305,6 +309,8 @@ class HubSpotConnector:
     ) -> Iterator[RecordPage]:
         after, _, started = (cursor or "").partition("|")
         start = _instant(started) if started else datetime.now(UTC)
+        if company_props:
+            self._prefetch_companies(company_props)
         while True:
 
             def call(hs: HubSpot, after: Any = after) -> Any:
@@ -403,6 +409,28 @@ class HubSpotConnector:
             moment = _instant(str(modified)) if modified else fallback
             out.append(CrmRecord(id=str(raw["id"]), modified_at=moment, values=values))
         return tuple(out)
+
+    def _prefetch_companies(self, company_props: Sequence[str]) -> None:
+        """List every company once (100 a call) so a full load needs no per-page lookups."""
+        after: str | None = None
+        wanted = list(dict.fromkeys(["name", "domain", *company_props]))
+        while True:
+
+            def call(hs: HubSpot, after: Any = after) -> Any:
+                return hs.crm.companies.basic_api.get_page(
+                    limit=LIST_LIMIT,
+                    after=after,
+                    properties=wanted,
+                    archived=False,
+                    _preload_content=False,
+                )
+
+            page = self._raw(call)
+            for item in page.get("results") or []:
+                self._companies[str(item["id"])] = item.get("properties") or {}
+            after = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return
 
     def _primary_companies_inline(
         self, results: Sequence[Mapping[str, Any]]

@@ -51,6 +51,7 @@ class PullReport:
     pages: int = 0
     read: int = 0
     upserted: int = 0
+    unchanged: int = 0
     deleted: int = 0
     quarantined: int = 0
     released: int = 0
@@ -151,9 +152,13 @@ class _PageWriter:
         bad: list[dict[str, Any]] = []
         gone: list[CrmRecord] = []
         outbound = list(self.mapping.outbound.values())
+        stored = self._stored_versions([r.id for r in page.records])
         for record in page.records:
             if _deleted_flag(record):
                 gone.append(record)
+                continue
+            if stored.get(record.id) == (record.modified_at, False):
+                report.unchanged += 1  # re-read through the lookback: nothing new
                 continue
             try:
                 values = self.mapping.apply_inbound(record.values)
@@ -206,6 +211,17 @@ class _PageWriter:
         report.read += len(page.records)
         report.upserted += len(rows)
         report.quarantined += len(bad)
+
+    def _stored_versions(self, crm_ids: Sequence[str]) -> dict[str, tuple[datetime, bool]]:
+        """(modified time, deleted) of the page's records already mirrored: one query."""
+        if not crm_ids:
+            return {}
+        rows = self.session.execute(
+            select(Opportunity.crm_id, Opportunity.crm_modified_at, Opportunity.deleted).where(
+                Opportunity.crm == self.crm, Opportunity.crm_id.in_(crm_ids)
+            )
+        )
+        return {crm_id: (modified, deleted) for crm_id, modified, deleted in rows}
 
     def _quarantine(self, rows: list[dict[str, Any]]) -> None:
         table = QuarantinedRecord.__table__

@@ -37,9 +37,8 @@ BASE = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 def salesforce(server: SandboxServer, **overrides: object) -> SalesforceConnector:
-    config = SalesforceConfig(
-        instance_url=server.url, session_id="sandbox", retry=NO_WAIT, **overrides  # type: ignore[arg-type]
-    )
+    settings: dict[str, object] = {"session_id": "sandbox", **overrides}
+    config = SalesforceConfig(instance_url=server.url, retry=NO_WAIT, **settings)  # type: ignore[arg-type]
     return SalesforceConnector(config)
 
 
@@ -63,9 +62,12 @@ def sandbox_view(sandbox: Sandbox, crm: str) -> dict[str, tuple[str, bool]]:
             for r in org.records("Opportunity", include_deleted=True)
         }
     portal = sandbox.hubspot
+    ids = list(portal.table("deals")._by_id)  # live and archived alike
+    records = [portal.get("deals", str(i)) for i in ids]
     return {
         r["id"]: (r["properties"]["dealname"], bool(r.get("archived")))
-        for r in portal.records("deals", include_archived=True)
+        for r in records
+        if r is not None
     }
 
 
