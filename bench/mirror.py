@@ -1,0 +1,187 @@
+"""The mirror's speed, API calls and memory against the sandbox, with baselines from the same run.
+
+Prints, for N records (default 100,000) per CRM:
+
+- the bare read: ``query_all_iter`` over the same fields, nothing stored (the baseline);
+- the full mirror into SQLite and into PostgreSQL: records/s and the ratio to the bare read;
+- API calls next to the floor (ceil(N/2000) Salesforce pages; ceil(N/100) HubSpot pages);
+- peak memory (max RSS of a child process) mirroring 10,000 vs N records;
+- a no-change incremental run: API calls and wall time.
+
+    .venv/bin/python bench/mirror.py [--records 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.sandbox import start_sandbox
+from connectors.hubspot import HubSpotConfig, HubSpotConnector
+from connectors.salesforce import SalesforceConfig, SalesforceConnector
+from sync.log import configure_logging
+from sync.mapping import load_mapping
+from sync.pull import pull
+from sync.store import make_engine, session_factory, upgrade
+
+REPO = Path(__file__).resolve().parents[1]
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+
+def connector(crm: str, url: str) -> SalesforceConnector | HubSpotConnector:
+    if crm == "salesforce":
+        return SalesforceConnector(SalesforceConfig(instance_url=url, session_id="sandbox"))
+    return HubSpotConnector(HubSpotConfig(base_url=url, access_token="sandbox"))
+
+
+def mirror(crm: str, url: str, store_url: str) -> dict[str, float]:
+    """One full pull then one no-change incremental into ``store_url``."""
+    upgrade(store_url)
+    factory = session_factory(make_engine(store_url))
+    mapping = load_mapping(REPO / "mappings" / f"{crm}.toml")
+    started = time.perf_counter()
+    full = pull(factory, connector(crm, url), mapping)
+    seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    again = pull(factory, connector(crm, url), mapping)
+    return {
+        "records": full.upserted,
+        "seconds": seconds,
+        "calls": full.api_calls,
+        "incremental_calls": again.api_calls,
+        "incremental_seconds": time.perf_counter() - started,
+    }
+
+
+def bare_read(url: str) -> tuple[int, float]:
+    sf = connector("salesforce", url)
+    assert isinstance(sf, SalesforceConnector)
+    fields = ", ".join(
+        dict.fromkeys(
+            [
+                "Id",
+                "SystemModstamp",
+                "IsDeleted",
+                *load_mapping(REPO / "mappings/salesforce.toml").read_fields(),
+            ]
+        )
+    )
+    started = time.perf_counter()
+    count = sum(
+        1
+        for _ in sf.client.query_all_iter(
+            f"SELECT {fields} FROM Opportunity ORDER BY SystemModstamp, Id", include_deleted=True
+        )
+    )
+    return count, time.perf_counter() - started
+
+
+def postgres_database() -> str:
+    name = f"ps_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(f"{POSTGRES}/test", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return name
+
+
+def drop_postgres(name: str) -> None:
+    admin = create_engine(f"{POSTGRES}/test", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def child_peak_rss(crm: str, url: str, workdir: Path) -> float:
+    """Max RSS (MiB) of a child process that mirrors everything ``url`` serves into SQLite."""
+    store = f"sqlite:///{workdir / f'mem-{uuid.uuid4().hex[:6]}.db'}"
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", crm, url, store],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(json.loads(out.stdout.splitlines()[-1])["max_rss_mib"])
+
+
+def child(crm: str, url: str, store_url: str) -> None:
+    configure_logging("warning")
+    mirror(crm, url, store_url)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"max_rss_mib": peak}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--child", nargs=3, metavar=("CRM", "URL", "STORE"))
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    configure_logging("warning")
+    n = args.records
+    small = min(10_000, n)
+    process, url, _ = start_sandbox(n)
+    small_process, small_url, _ = start_sandbox(small)
+    pg_names: list[str] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            count, bare_seconds = bare_read(url)
+            bare_rate = count / bare_seconds
+            print(f"N = {n:,} per CRM")
+            print(
+                f"bare query_all_iter read: {count:,} records in {bare_seconds:.2f} s "
+                f"= {bare_rate:,.0f}/s (baseline)"
+            )
+            print(
+                f"{'mirror':<24}{'records':>9}{'seconds':>9}{'rec/s':>9}{'vs bare':>9}"
+                f"{'calls':>7}{'floor':>7}{'no-change calls':>17}{'its ms':>8}"
+            )
+            for crm in ("salesforce", "hubspot"):
+                floor = math.ceil(n / (2000 if crm == "salesforce" else 100))
+                for dialect in ("sqlite", "postgresql"):
+                    if dialect == "sqlite":
+                        store = f"sqlite:///{work / f'{crm}.db'}"
+                    else:
+                        pg_names.append(postgres_database())
+                        store = f"{POSTGRES}/{pg_names[-1]}"
+                    r = mirror(crm, url, store)
+                    rate = r["records"] / r["seconds"]
+                    ratio = f"{rate / bare_rate:.2f}" if crm == "salesforce" else "-"
+                    print(
+                        f"{crm + ' -> ' + dialect:<24}{r['records']:>9,.0f}{r['seconds']:>9.2f}"
+                        f"{rate:>9,.0f}{ratio:>9}{r['calls']:>7,.0f}{floor:>7,}"
+                        f"{r['incremental_calls']:>17,.0f}"
+                        f"{r['incremental_seconds'] * 1000:>8,.0f}"
+                    )
+            for crm in ("salesforce", "hubspot"):
+                small_peak = child_peak_rss(crm, small_url, work)
+                big_peak = child_peak_rss(crm, url, work)
+                print(
+                    f"peak RSS mirroring {crm}: {small:,} records {small_peak:,.0f} MiB, "
+                    f"{n:,} records {big_peak:,.0f} MiB (ratio {big_peak / small_peak:.2f})"
+                )
+    finally:
+        for proc in (process, small_process):
+            proc.terminate()
+            proc.wait(timeout=30)
+        for name in pg_names:
+            drop_postgres(name)
+
+
+if __name__ == "__main__":
+    main()
