@@ -32,8 +32,6 @@ __all__ = ["PullReport", "pull"]
 
 log = get_logger("sync.pull")
 
-#: Rows per INSERT statement (SQLite allows 32,766 bound parameters per statement).
-UPSERT_CHUNK = 500
 _MIRRORED = (
     "name", "account_name", "account_domain", "amount", "currency", "stage", "is_closed",
     "is_won", "close_date", "practice", "direction", "partner_ref", "paid_amount",
@@ -81,16 +79,13 @@ def _upsert(
     keys: Sequence[str],
     update_columns: Iterable[str],
 ) -> None:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE, in chunks, on SQLite and PostgreSQL."""
-    columns = list(update_columns)
-    for start in range(0, len(rows), UPSERT_CHUNK):
-        chunk = rows[start : start + UPSERT_CHUNK]
-        statement = _insert(session, table).values(chunk)
-        statement = statement.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={name: statement.excluded[name] for name in columns},
-        )
-        session.execute(statement)
+    """INSERT ... ON CONFLICT (keys) DO UPDATE as one executemany (the statement compiles once)."""
+    statement = _insert(session, table)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: statement.excluded[name] for name in update_columns},
+    )
+    session.execute(statement, list(rows))
 
 
 class _PartnerIndex:
@@ -225,19 +220,17 @@ class _PageWriter:
 
     def _quarantine(self, rows: list[dict[str, Any]]) -> None:
         table = QuarantinedRecord.__table__
-        for start in range(0, len(rows), UPSERT_CHUNK):
-            chunk = rows[start : start + UPSERT_CHUNK]
-            statement = _insert(self.session, table).values(chunk)  # type: ignore[arg-type]
-            statement = statement.on_conflict_do_update(
-                index_elements=["crm", "crm_id"],
-                set_={
-                    "reason": statement.excluded.reason,
-                    "payload": statement.excluded.payload,
-                    "last_seen_at": statement.excluded.last_seen_at,
-                    "attempts": table.c.attempts + 1,
-                },
-            )
-            self.session.execute(statement)
+        statement = _insert(self.session, table)  # type: ignore[arg-type]
+        statement = statement.on_conflict_do_update(
+            index_elements=["crm", "crm_id"],
+            set_={
+                "reason": statement.excluded.reason,
+                "payload": statement.excluded.payload,
+                "last_seen_at": statement.excluded.last_seen_at,
+                "attempts": table.c.attempts + 1,
+            },
+        )
+        self.session.execute(statement, rows)
 
     def mark_deleted(self, records: Sequence[tuple[str, datetime]]) -> int:
         """Mark records deleted (keeping their rows); returns how many changed."""
