@@ -105,6 +105,6 @@ def configure_logging(
 
 
 def get_logger(name: str | None = None) -> Any:
-    """A structlog logger (bound with ``logger=name`` when given)."""
-    log = structlog.get_logger()
-    return log.bind(logger=name) if name else log
+    """A structlog logger (bound with ``component=name`` when given)."""
+    # Lazy: binding here would freeze structlog's configuration at import time.
+    return structlog.get_logger(component=name) if name else structlog.get_logger()
