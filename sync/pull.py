@@ -12,9 +12,11 @@ Deleted (Salesforce) and archived (HubSpot) records are marked deleted, never dr
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -252,6 +254,45 @@ class _PageWriter:
         return changed
 
 
+def _read_ahead(pages: Iterator[RecordPage]) -> Iterator[RecordPage]:
+    """Fetch the next page in a thread while the current one is stored (one page ahead).
+
+    The watermark is still committed only after its page is stored, so an interruption
+    loses at most the page read ahead, which the next run reads again.
+    """
+    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        handoff.put(("page", page), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put(("end", None))
+        except BaseException as exc:  # re-raised in the consumer
+            handoff.put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="pull-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = handoff.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+
+
 def _state(session: Session, crm: Crm, obj: str) -> SyncState:
     state = session.get(SyncState, (crm, obj))
     if state is None:
@@ -291,7 +332,7 @@ def pull(
     with transaction(factory) as session:
         partners = _PartnerIndex(session, crm)
 
-    for page in connector.changed_since(watermark, fields, cursor):
+    for page in _read_ahead(connector.changed_since(watermark, fields, cursor)):
         now = clock()
         with transaction(factory) as session:
             _PageWriter(session, crm, mapping, partners).write(page, report, now)
