@@ -16,7 +16,8 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -254,7 +255,7 @@ class _PageWriter:
         return changed
 
 
-def _read_ahead(pages: Iterator[RecordPage]) -> Iterator[RecordPage]:
+def _read_ahead(pages: Iterator[RecordPage]) -> Generator[RecordPage, None, None]:
     """Fetch the next page in a thread while the current one is stored (one page ahead).
 
     The watermark is still committed only after its page is stored, so an interruption
@@ -263,20 +264,24 @@ def _read_ahead(pages: Iterator[RecordPage]) -> Iterator[RecordPage]:
     handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
     stop = threading.Event()
 
+    def offer(item: tuple[str, Any]) -> bool:
+        """Hand one item over unless the consumer has gone; False once it has."""
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for page in pages:
-                while not stop.is_set():
-                    try:
-                        handoff.put(("page", page), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(("page", page)):
                     return
-            handoff.put(("end", None))
+            offer(("end", None))
         except BaseException as exc:  # re-raised in the consumer
-            handoff.put(("error", exc))
+            offer(("error", exc))
 
     worker = threading.Thread(target=produce, name="pull-read-ahead", daemon=True)
     worker.start()
@@ -332,22 +337,24 @@ def pull(
     with transaction(factory) as session:
         partners = _PartnerIndex(session, crm)
 
-    for page in _read_ahead(connector.changed_since(watermark, fields, cursor)):
-        now = clock()
-        with transaction(factory) as session:
-            _PageWriter(session, crm, mapping, partners).write(page, report, now)
-            state = _state(session, crm, obj)
-            if page.watermark is not None:
-                state.watermark = page.watermark.modified_at
-                state.watermark_id = page.watermark.record_id
-            if full_read:
-                state.cursor = page.cursor
-                if page.cursor is None:
-                    state.last_full_at = now
-        report.pages += 1
-        report.api_calls = connector.calls - calls_before
-        if on_page is not None:
-            on_page(report)
+    pages = _read_ahead(connector.changed_since(watermark, fields, cursor))
+    with closing(pages):  # stops the read-ahead thread however the loop ends
+        for page in pages:
+            now = clock()
+            with transaction(factory) as session:
+                _PageWriter(session, crm, mapping, partners).write(page, report, now)
+                state = _state(session, crm, obj)
+                if page.watermark is not None:
+                    state.watermark = page.watermark.modified_at
+                    state.watermark_id = page.watermark.record_id
+                if full_read:
+                    state.cursor = page.cursor
+                    if page.cursor is None:
+                        state.last_full_at = now
+            report.pages += 1
+            report.api_calls = connector.calls - calls_before
+            if on_page is not None:
+                on_page(report)
 
     if not connector.deletes_in_stream:
         since = deletes_from or datetime(1970, 1, 1, tzinfo=UTC)
