@@ -28,6 +28,7 @@ __all__ = [
     "invalid_properties",
     "invalid_record",
     "not_found",
+    "object_missing",
     "objects_not_found",
     "standard_error",
 ]
@@ -87,6 +88,14 @@ def conflict(message: str, **extra: Any) -> PortalError:
 def not_found(message: str, **extra: Any) -> PortalError:
     """404 ``OBJECT_NOT_FOUND``."""
     return PortalError(404, "OBJECT_NOT_FOUND", message, **extra)
+
+
+def object_missing(object_id: str) -> PortalError:
+    """404 for an id that names no (live) record, in HubSpot's wording."""
+    return not_found(
+        f"Object not found.  objectId are usually numeric.: {object_id}",
+        context={"id": [object_id]},
+    )
 
 
 def _issues_message(issues: Sequence[PropertyIssue]) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from connectors.sandbox.hubspot.associations import PAIRS, pair_for_type, v3_inline
-from connectors.sandbox.hubspot.errors import bad_request, not_found
+from connectors.sandbox.hubspot.errors import bad_request, object_missing
 from connectors.sandbox.hubspot.records import ObjectTable, Projection, Row
 
 if TYPE_CHECKING:
@@ -40,13 +40,6 @@ LIST_MAX_LIMIT = 100
 
 #: ``(other id, primary, other type)`` of an association to make once a record exists.
 Link = tuple[int, bool, str]
-
-
-def _missing(object_id: str) -> Exception:
-    return not_found(
-        f"Object not found.  objectId are usually numeric.: {object_id}",
-        context={"id": [object_id]},
-    )
 
 
 def resolve(
@@ -152,7 +145,7 @@ def read_object(
     table = portal.table(object_type)
     row = resolve(table, object_id, id_property, archived=archived)
     if row is None:
-        raise _missing(object_id)
+        raise object_missing(object_id)
     names = properties or table.schema.defaults
     return render_rows(portal, table, [row], names, associations=associations, history=history)[0]
 
@@ -227,7 +220,7 @@ def update_object(
     props = _properties(body)
     row = resolve(table, object_id, id_property)
     if row is None:
-        raise _missing(object_id)
+        raise object_missing(object_id)
     written, stamps = portal.check(table, props)
     portal.ensure_unique(table, written, row.id)
     portal.apply(table, row, written, stamps)

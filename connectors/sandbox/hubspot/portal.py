@@ -31,6 +31,7 @@ from connectors.sandbox.hubspot.errors import (
     conflict,
     invalid_properties,
     not_found,
+    object_missing,
 )
 from connectors.sandbox.hubspot.records import ObjectTable, Projection, Row, Written
 from connectors.sandbox.hubspot.schema import OBJECT_TYPES, ObjectSchema, PropertyDef, Source
@@ -244,7 +245,7 @@ class HubSpotPortal:
             table = self.table(object_type)
             row = table.find(str(object_id))
             if row is None:
-                raise not_found(f"Object not found. objectId are usually numeric: {object_id}")
+                raise object_missing(str(object_id))
             written, stamps = self.check(table, properties)
             self.ensure_unique(table, written, row.id)
             self.apply(table, row, written, stamps)
@@ -259,7 +260,7 @@ class HubSpotPortal:
             table = self.table(object_type)
             row = table.find(str(object_id), archived=None)
             if row is None:
-                raise not_found(f"Object not found. objectId are usually numeric: {object_id}")
+                raise object_missing(str(object_id))
             if row.archived_at is None:
                 table.archive(row, self.now_ms())
 

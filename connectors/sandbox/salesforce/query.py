@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from connectors.sandbox.salesforce.org import RecordError, SalesforceOrg
-from connectors.sandbox.salesforce.soql_engine import CompiledQuery, SoqlError, compile_query, parse
+from connectors.sandbox.soql import CompiledQuery, SoqlError, compile_query, parse
 
 __all__ = ["Cursor", "QueryEngine", "render_value"]
 

@@ -19,7 +19,7 @@ from connectors.sandbox.responses import json_response, salesforce_error
 from connectors.sandbox.salesforce.auth import auth_routes
 from connectors.sandbox.salesforce.org import RecordError, SalesforceOrg
 from connectors.sandbox.salesforce.query import QueryEngine, batch_size, render_value
-from connectors.sandbox.salesforce.soql_engine import SoqlError
+from connectors.sandbox.soql import SoqlError
 
 __all__ = ["routes"]
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import requests
 
+__all__ = ["T0", "Clock", "Http", "error_body"]
+
 #: The instant the test clock starts at.
 T0 = datetime(2024, 1, 2, tzinfo=UTC)
 
