@@ -60,7 +60,7 @@ from connectors.errors import (
     RateLimited,
     Transient,
 )
-from connectors.retry import RetryPolicy, call_with_retries
+from connectors.retry import CountedCalls, RetryPolicy, call_with_retries
 
 __all__ = ["HubSpotConfig", "HubSpotConnector", "translate"]
 
@@ -166,7 +166,7 @@ def to_wire(value: Any) -> str | None:
     return str(value)
 
 
-class HubSpotConnector:
+class HubSpotConnector(CountedCalls):
     """HubSpot deals behind the CRM port."""
 
     crm = CRM
@@ -183,11 +183,6 @@ class HubSpotConnector:
         self._describe_cache: dict[str, dict[str, FieldInfo]] = {}
 
     @property
-    def calls(self) -> int:
-        """API calls made so far (each retry is a call)."""
-        return self._calls
-
-    @property
     def client(self) -> HubSpot:
         if self._client is None:
             # No urllib3 retries: they would sleep on Retry-After beneath our own retry layer.
@@ -196,25 +191,18 @@ class HubSpotConnector:
             )
         return self._client
 
-    def _note_retry(self, exc: BaseException, attempt: int, wait: float) -> None:
-        self.retries += 1
-
     def _call(self, fn: Callable[[HubSpot], Any]) -> Any:
         """One API call with retries; errors translated; an expired token refreshed once."""
 
         def attempt() -> Any:
-            self._calls += 1
-            try:
-                return fn(self.client)
-            except Exception as exc:
-                raise translate(exc) from exc
+            return self._retried(self.config.retry, lambda: fn(self.client), translate)
 
         try:
-            return call_with_retries(self.config.retry, attempt, self._note_retry)
+            return attempt()
         except AuthExpired as exc:
             self._refresh(exc)
             try:
-                return call_with_retries(self.config.retry, attempt, self._note_retry)
+                return attempt()
             except AuthExpired as again:
                 raise ConfigurationError(
                     "HubSpot refused a freshly refreshed token", crm=CRM, code=again.code

@@ -18,7 +18,7 @@ from tenacity.wait import wait_exponential_jitter
 
 from connectors.errors import QuotaExhausted, RateLimited, Transient
 
-__all__ = ["RetryPolicy", "call_with_retries", "is_retryable"]
+__all__ = ["CountedCalls", "RetryPolicy", "call_with_retries", "is_retryable"]
 
 T = TypeVar("T")
 
@@ -68,3 +68,38 @@ def call_with_retries(
         reraise=True,
     )
     return retrying(call)
+
+
+class CountedCalls:
+    """Call counting and translated, retried calls: what every adapter does around a call.
+
+    Subclasses set ``_calls = 0`` and ``retries = 0`` and pass their ``translate``.
+    """
+
+    _calls: int
+    retries: int
+
+    @property
+    def calls(self) -> int:
+        """API calls made so far (each retry is a call)."""
+        return self._calls
+
+    def _note_retry(self, exc: BaseException, attempt: int, wait: float) -> None:
+        self.retries += 1
+
+    def _retried(
+        self,
+        policy: RetryPolicy,
+        call: Callable[[], T],
+        translate: Callable[[Exception], BaseException],
+    ) -> T:
+        """``call`` counted, its errors translated, retried per ``policy``."""
+
+        def attempt() -> T:
+            self._calls += 1
+            try:
+                return call()
+            except Exception as exc:
+                raise translate(exc) from exc
+
+        return call_with_retries(policy, attempt, self._note_retry)

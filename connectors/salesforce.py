@@ -53,7 +53,7 @@ from connectors.errors import (
     QuotaExhausted,
     Transient,
 )
-from connectors.retry import RetryPolicy, call_with_retries
+from connectors.retry import CountedCalls, RetryPolicy, call_with_retries
 from connectors.transport import session_for
 from connectors.wire import dumps_exact
 
@@ -175,7 +175,7 @@ def translate(exc: Exception) -> CrmError:
     return CrmError(f"HTTP {getattr(exc, 'status', '?')}: {message}", crm=CRM, code=code)
 
 
-class SalesforceConnector:
+class SalesforceConnector(CountedCalls):
     """One Salesforce object behind the CRM port."""
 
     crm = CRM
@@ -190,11 +190,6 @@ class SalesforceConnector:
         self._describe_cache: dict[str, dict[str, FieldInfo]] = {}
 
     # --- plumbing ---------------------------------------------------------------------
-
-    @property
-    def calls(self) -> int:
-        """API calls made so far (each retry is a call)."""
-        return self._calls
 
     def _login(self) -> Salesforce:
         cfg = self.config
@@ -237,21 +232,14 @@ class SalesforceConnector:
             self._client = call_with_retries(self.config.retry, self._login, self._note_retry)
         return self._client
 
-    def _note_retry(self, exc: BaseException, attempt: int, wait: float) -> None:
-        self.retries += 1
-
     def _call(self, fn: Callable[[Salesforce], Any]) -> Any:
         """One API call with retries; errors translated; an expired session renewed once."""
 
         def attempt() -> Any:
-            self._calls += 1
-            try:
-                return fn(self.client)
-            except Exception as exc:
-                raise translate(exc) from exc
+            return self._retried(self.config.retry, lambda: fn(self.client), translate)
 
         try:
-            return call_with_retries(self.config.retry, attempt, self._note_retry)
+            return attempt()
         except AuthExpired as exc:
             if self.config.auth == "session":
                 raise ConfigurationError(
@@ -262,7 +250,7 @@ class SalesforceConnector:
                 ) from exc
             self._client = None  # log in afresh, once
             try:
-                return call_with_retries(self.config.retry, attempt, self._note_retry)
+                return attempt()
             except AuthExpired as again:
                 raise ConfigurationError(
                     "Salesforce refused a fresh login's session", crm=CRM, code=again.code
