@@ -74,6 +74,9 @@ def make_engine(url: str) -> Engine:
             connect_args={
                 "connect_timeout": CONNECT_TIMEOUT_SECONDS,
                 "application_name": "partnersync",
+                # No automatic server-side prepared statements: a generic plan made while
+                # a table was small (a first sync) keeps scanning it once it is large.
+                "prepare_threshold": None,
             },
         )
     try:
