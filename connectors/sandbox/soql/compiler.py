@@ -1,293 +1,246 @@
-"""Compiles a parsed :class:`Query` against a schema into filter and sort closures."""
+"""Checks a parsed :class:`Query` against a schema and compiles it for fast evaluation."""
 
 from __future__ import annotations
 
 import datetime as dt
-import operator
-import re
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
+from connectors.sandbox.soql import evaluate as ev
+from connectors.sandbox.soql.lexer import like_chars
 from connectors.sandbox.soql.model import (
     NUMBER_TYPES,
     TEXT_TYPES,
     And,
-    Compare,
+    Condition,
     FieldPath,
-    Getter,
     In,
     Like,
     Literal,
     Not,
     Or,
-    Predicate,
+    OrderItem,
     Query,
-    R,
+    RelativeDate,
     Schema,
     SoqlError,
-    StrLit,
 )
-from connectors.sandbox.soql.parser import ESCAPES as _ESCAPES
+from connectors.sandbox.soql.sorting import SortKey, order
 
+__all__ = ["CompiledQuery", "compile_query"]
+
+R = TypeVar("R")
 _UTC = dt.UTC
-_DATETIME = dt.datetime
 
-# --- compiler ----------------------------------------------------------------------------
-
-_CMP: dict[str, Callable[[Any, Any], Any]] = {
-    "=": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
-
-
-def _norm_text(v: Any) -> Any:
-    return v.casefold() if isinstance(v, str) else str(v).casefold()
-
-
-def _norm_number(v: Any) -> Any:
-    if isinstance(v, float):
-        return None if v != v else Decimal(repr(v))
-    return v
+_CUSTOM_FIELD_HINT = (
+    "If you are attempting to use a custom field, be sure to append the '__c' after the "
+    "custom field name. Please reference your WSDL or the describe call for the "
+    "appropriate names."
+)
+_CUSTOM_RELATIONSHIP_HINT = (
+    "If you are attempting to use a custom relationship, be sure to append the '__r' after "
+    "the custom relationship name. Please reference your WSDL or the describe call for the "
+    "appropriate names."
+)
+_CUSTOM_OBJECT_HINT = (
+    "If you are attempting to use a custom object, be sure to append the '__c' after the "
+    "entity name. Please reference your WSDL or the describe call for the appropriate names."
+)
 
 
-def _norm_bool(v: Any) -> Any:
-    return bool(v)
-
-
-def _norm_date(v: Any) -> Any:
-    return v.date() if isinstance(v, dt.datetime) else v
-
-
-def _norm_datetime(v: Any) -> Any:
-    if isinstance(v, dt.datetime):
-        return v.replace(tzinfo=_UTC) if v.tzinfo is None else v
-    if isinstance(v, dt.date):
-        return dt.datetime(v.year, v.month, v.day, tzinfo=_UTC)
-    return v
-
-
-def _normalizer(ftype: str) -> Callable[[Any], Any]:
+def _literal_fits(ftype: str, lit: Literal) -> bool:
+    """Whether a non-null literal may be compared with a field of type ``ftype``."""
+    if ftype in TEXT_TYPES:
+        return isinstance(lit, str)
     if ftype in NUMBER_TYPES:
-        return _norm_number
+        return isinstance(lit, Decimal)
     if ftype == "boolean":
-        return _norm_bool
+        return isinstance(lit, bool)
     if ftype == "date":
-        return _norm_date
+        return isinstance(lit, RelativeDate) or (
+            isinstance(lit, dt.date) and not isinstance(lit, dt.datetime)
+        )
     if ftype == "datetime":
-        return _norm_datetime
-    return _norm_text
+        return isinstance(lit, dt.datetime | RelativeDate)
+    return False
+
+
+# How Salesforce names a field type in "must be of type ..." messages.
+_TYPE_LABELS = {"datetime": "dateTime", "int": "double", "currency": "double", "percent": "double"}
 
 
 def _type_error(name: str, ftype: str) -> SoqlError:
     if ftype in TEXT_TYPES:
-        return SoqlError(
-            "INVALID_FIELD",
-            f"value of filter criterion for field '{name}' must be of type string "
-            "and should be enclosed in quotes",
-        )
-    label = {"datetime": "dateTime", "int": "double", "currency": "double", "percent": "double"}
+        wanted = "string and should be enclosed in quotes"
+    else:
+        wanted = f"{_TYPE_LABELS.get(ftype, ftype)} and should not be enclosed in quotes"
     return SoqlError(
-        "INVALID_FIELD",
-        f"value of filter criterion for field '{name}' must be of type "
-        f"{label.get(ftype, ftype)} and should not be enclosed in quotes",
+        "INVALID_FIELD", f"value of filter criterion for field '{name}' must be of type {wanted}"
     )
 
 
-def _literal_value(name: str, ftype: str, lit: Literal) -> Any:
-    """Check ``lit`` against the field type and return its normalized comparison value."""
-    if lit is None:
-        return None
-    ok: bool
-    if ftype in NUMBER_TYPES:
-        ok = isinstance(lit, Decimal)
-    elif ftype == "boolean":
-        ok = isinstance(lit, bool)
-    elif ftype == "date":
-        ok = isinstance(lit, dt.date) and not isinstance(lit, dt.datetime)
-    elif ftype == "datetime":
-        ok = isinstance(lit, dt.datetime)
-    else:
-        ok = isinstance(lit, StrLit)
-    if not ok:
-        raise _type_error(name, ftype)
-    return lit.value.casefold() if isinstance(lit, StrLit) else lit
+class _Compiler:
+    def __init__(self, schema: Schema, sobject: str) -> None:
+        self.schema = schema
+        self.sobject = sobject
+        self.relative = False
 
+    def column(self, path: FieldPath) -> ev.Column:
+        found = self.schema.field(self.sobject, path)
+        if found is None:
+            raise self.unknown_field(path)
+        canonical, ftype = found
+        return ev.Column(canonical, ftype, ev.normalizer(ftype))
 
-def _like_regex(raw: str) -> re.Pattern[str]:
-    parts: list[str] = []
-    i = 0
-    while i < len(raw):
-        ch = raw[i]
-        if ch == "\\" and i + 1 < len(raw):
-            nxt = raw[i + 1]
-            parts.append(re.escape(_ESCAPES.get(nxt, nxt)))
-            i += 2
-            continue
-        parts.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
-        i += 1
-    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
+    def unknown_field(self, path: FieldPath) -> SoqlError:
+        if len(path) == 1:
+            return SoqlError(
+                "INVALID_FIELD",
+                f"No such column '{path[0]}' on entity '{self.sobject}'. {_CUSTOM_FIELD_HINT}",
+            )
+        via_id = self.schema.field(self.sobject, (path[0], "Id"))
+        if via_id is None:
+            return SoqlError(
+                "INVALID_FIELD",
+                f"Didn't understand relationship '{path[0]}' in field path. "
+                f"{_CUSTOM_RELATIONSHIP_HINT}",
+            )
+        return SoqlError(
+            "INVALID_FIELD",
+            f"No such column '{path[-1]}' on entity '{via_id[0][0]}'. {_CUSTOM_FIELD_HINT}",
+        )
 
+    def literal(self, col: ev.Column, lit: Literal) -> Any:
+        if lit is None:
+            return None
+        if not _literal_fits(col.type, lit):
+            raise _type_error(col.path[-1], col.type)
+        self.relative = self.relative or isinstance(lit, RelativeDate)
+        # Compare as the column's normalized values look: text case-folded.
+        return lit.casefold() if isinstance(lit, str) else lit
 
-def _compare_pred(path: FieldPath, op: str, norm: Callable[[Any], Any], lit: Any) -> Predicate:
-    if lit is None:
-        if op == "=":
-            return lambda r, get: get(r, path) is None
-        if op == "!=":
-            return lambda r, get: get(r, path) is not None
-        return lambda r, get: False
-    cmp = _CMP[op]
-    if_null = op == "!="
-
-    def pred(r: Any, get: Getter) -> bool:
-        v = get(r, path)
-        if v is None:
-            return if_null
-        v = norm(v)
-        return if_null if v is None else bool(cmp(v, lit))
-
-    return pred
-
-
-def _in_pred(
-    path: FieldPath, norm: Callable[[Any], Any], values: list[Any], neg: bool
-) -> Predicate:
-    has_null = any(v is None for v in values)
-    wanted = frozenset(v for v in values if v is not None)
-
-    def pred(r: Any, get: Getter) -> bool:
-        v = get(r, path)
-        if v is not None:
-            v = norm(v)
-        found = has_null if v is None else v in wanted
-        return found != neg
-
-    return pred
-
-
-def _like_pred(path: FieldPath, rx: re.Pattern[str]) -> Predicate:
-    def pred(r: Any, get: Getter) -> bool:
-        v = get(r, path)
-        return v is not None and rx.fullmatch(v if isinstance(v, str) else str(v)) is not None
-
-    return pred
-
-
-def _all(preds: Sequence[Predicate]) -> Predicate:
-    return lambda r, get: all(p(r, get) for p in preds)
-
-
-def _any(preds: Sequence[Predicate]) -> Predicate:
-    return lambda r, get: any(p(r, get) for p in preds)
-
-
-def _not(pred: Predicate) -> Predicate:
-    return lambda r, get: not pred(r, get)
+    def condition(self, node: Condition) -> ev.Selector:
+        if isinstance(node, And):
+            return ev.all_of([self.condition(n) for n in node.items])
+        if isinstance(node, Or):
+            return ev.any_of([self.condition(n) for n in node.items])
+        if isinstance(node, Not):
+            return ev.negate(self.condition(node.item))
+        col = self.column(node.path)
+        if isinstance(node, Like):
+            if col.type not in TEXT_TYPES:
+                raise SoqlError(
+                    "INVALID_FIELD",
+                    f"invalid operator on field '{col.path[-1]}': LIKE applies to text fields",
+                )
+            return ev.like(col, ev.like_regex(like_chars(node.pattern)))
+        if isinstance(node, In):
+            return ev.is_in(col, [self.literal(col, v) for v in node.values], node.negated)
+        return ev.compare(col, node.op, self.literal(col, node.value))
 
 
 class CompiledQuery:
-    """A schema-checked query: ``run`` filters, sorts, then applies OFFSET and LIMIT."""
+    """A schema-checked query; ``run`` filters, sorts, then applies OFFSET and LIMIT.
 
-    def __init__(self, query: Query, schema: Schema) -> None:
-        sobject = schema.object_name(query.sobject)
-        if sobject is None:
-            raise SoqlError("INVALID_TYPE", f"sObject type '{query.sobject}' is not supported.")
-        self.sobject: str = sobject
-        self._schema = schema
-        select: list[FieldPath] = []
-        for path in query.fields:
-            canonical = self._field(path)[0]
-            if canonical not in select:
-                select.append(canonical)
-        self.select: tuple[FieldPath, ...] = tuple(select)
-        self.count_only: bool = query.count_only
-        self.limit: int | None = query.limit
-        self.offset: int | None = query.offset
-        self._where = None if query.where is None else self._compile(query.where)
-        self._order: list[tuple[bool, list[tuple[FieldPath, str, int]]]] = []
-        for item in query.order_by:
-            canonical, ftype = self._field(item.path)
-            null_flag = 0 if (not item.nulls_last) != item.descending else 1
-            entry = (canonical, ftype, null_flag)
-            if self._order and self._order[-1][0] == item.descending:
-                self._order[-1][1].append(entry)
-            else:
-                self._order.append((item.descending, [entry]))
+    ``sobject`` and the paths in ``select`` and ``order_by`` are canonical; ``select``
+    keeps SELECT order without duplicates.
+    """
 
-    def _field(self, path: FieldPath) -> tuple[FieldPath, str]:
-        found = self._schema.field(self.sobject, path)
-        if found is None:
-            raise SoqlError(
-                "INVALID_FIELD",
-                f"No such column '{'.'.join(path)}' on entity '{self.sobject}'. If you are "
-                "attempting to use a custom field, be sure to append the '__c' after the custom "
-                "field name. Please reference your WSDL or the describe call for the "
-                "appropriate names.",
-            )
-        return found
+    def __init__(
+        self,
+        *,
+        sobject: str,
+        select: tuple[FieldPath, ...],
+        count_only: bool,
+        limit: int | None,
+        offset: int | None,
+        where: ev.Selector | None,
+        sort_keys: tuple[SortKey, ...],
+        relative_dates: bool,
+    ) -> None:
+        self.sobject = sobject
+        self.select = select
+        self.count_only = count_only
+        self.limit = limit
+        self.offset = offset
+        self.order_by = tuple(
+            OrderItem(k.column.path, k.descending, k.nulls_last) for k in sort_keys
+        )
+        self._where = where
+        self._sort_keys = sort_keys
+        self._relative_dates = relative_dates
 
-    def _compile(self, node: object) -> Predicate:
-        if isinstance(node, And):
-            return _all([self._compile(n) for n in node.items])
-        if isinstance(node, Or):
-            return _any([self._compile(n) for n in node.items])
-        if isinstance(node, Not):
-            return _not(self._compile(node.item))
-        if isinstance(node, Compare | In | Like):
-            path, ftype = self._field(node.path)
-            name = path[-1]
-            if isinstance(node, Like):
-                if ftype not in TEXT_TYPES:
-                    raise SoqlError(
-                        "INVALID_FIELD", f"invalid operator on field '{name}': LIKE needs text"
-                    )
-                return _like_pred(path, _like_regex(node.pattern.raw))
-            norm = _normalizer(ftype)
-            if isinstance(node, In):
-                values = [_literal_value(name, ftype, v) for v in node.values]
-                return _in_pred(path, norm, values, node.negated)
-            return _compare_pred(path, node.op, norm, _literal_value(name, ftype, node.value))
-        raise SoqlError("MALFORMED_QUERY", f"unsupported condition: {node!r}")
+    def _context(
+        self, rows: Sequence[Any], get: Callable[[Any, FieldPath], Any], now: dt.datetime | None
+    ) -> ev.Context:
+        today = None
+        if self._relative_dates:
+            now = now or dt.datetime.now(_UTC)
+            today = (now if now.tzinfo else now.replace(tzinfo=_UTC)).astimezone(_UTC).date()
+        return ev.Context(rows, get, today)
 
-    def matches(self, record: R, get: Callable[[R, FieldPath], Any]) -> bool:
-        return self._where is None or self._where(record, get)
+    def run(
+        self,
+        records: Iterable[R],
+        get: Callable[[R, FieldPath], Any],
+        *,
+        now: dt.datetime | None = None,
+    ) -> list[R]:
+        """Records passing WHERE, stably sorted by ORDER BY, after OFFSET, up to LIMIT.
 
-    def run(self, records: Iterable[R], get: Callable[[R, FieldPath], Any]) -> list[R]:
-        where = self._where
-        rows = list(records) if where is None else [r for r in records if where(r, get)]
-        # Stable sorts compose: sort by the last group of same-direction keys first.
-        for descending, entries in reversed(self._order):
-            cols = [_sort_column(rows, path, ftype, flag, get) for path, ftype, flag in entries]
-            keys: list[Any] = cols[0] if len(cols) == 1 else list(zip(*cols, strict=True))
-            order = sorted(range(len(rows)), key=keys.__getitem__, reverse=descending)
-            rows = [rows[i] for i in order]
+        ``get(record, path)`` returns the typed value or None; ``now`` (default: the
+        current time; naive means UTC) anchors TODAY, LAST_N_DAYS:n and friends.
+        """
+        rows: Sequence[R] = records if isinstance(records, list | tuple) else list(records)
         start = self.offset or 0
-        end = None if self.limit is None else start + self.limit
-        return rows[start:end]
+        stop = None if self.limit is None else start + self.limit
+        if self._where is None and (self.count_only or not self._sort_keys):
+            return list(rows[start:stop])
+        ctx = self._context(rows, get, now)
+        idx: Sequence[int] = ctx.everything
+        if self._where is not None:
+            idx = self._where(ctx, idx)
+        if self._sort_keys and not self.count_only:  # a count does not need the order
+            idx = order(ctx, idx, self._sort_keys)
+        return [rows[i] for i in idx[start:stop]]
 
-
-def _sort_column(
-    rows: list[Any], path: FieldPath, ftype: str, null_flag: int, get: Getter
-) -> list[Any]:
-    """Sort keys of one ORDER BY field, computed column-wise for speed."""
-    raw = [get(r, path) for r in rows]
-    norm = _normalizer(ftype)
-    if norm is _norm_text:
-        vals = [v.casefold() if type(v) is str else None if v is None else norm(v) for v in raw]
-    elif norm is _norm_datetime:
-        vals = [v if v is None or (type(v) is _DATETIME and v.tzinfo) else norm(v) for v in raw]
-    else:
-        vals = [None if v is None else norm(v) for v in raw]
-    if not any(v is None for v in vals):
-        return vals
-    non_null = 1 - null_flag
-    return [(null_flag,) if v is None else (non_null, v) for v in vals]
+    def matches(
+        self, record: R, get: Callable[[R, FieldPath], Any], *, now: dt.datetime | None = None
+    ) -> bool:
+        """Whether one record passes the WHERE clause."""
+        if self._where is None:
+            return True
+        ctx = self._context([record], get, now)
+        return bool(self._where(ctx, ctx.everything))
 
 
 def compile_query(query: Query, schema: Schema) -> CompiledQuery:
-    """Resolve names against ``schema`` and compile the WHERE clause to closures."""
-    return CompiledQuery(query, schema)
+    """Resolve names against ``schema``, type-check literals and build the evaluators.
+
+    Raises SoqlError INVALID_TYPE for an unknown object and INVALID_FIELD for an unknown
+    field, a literal of the wrong type or LIKE on a non-text field.
+    """
+    sobject = schema.object_name(query.sobject)
+    if sobject is None:
+        raise SoqlError(
+            "INVALID_TYPE",
+            f"sObject type '{query.sobject}' is not supported. {_CUSTOM_OBJECT_HINT}",
+        )
+    compiler = _Compiler(schema, sobject)
+    select = tuple(dict.fromkeys(compiler.column(p).path for p in query.fields))
+    where = None if query.where is None else compiler.condition(query.where)
+    keys = tuple(
+        SortKey(compiler.column(item.path), item.descending, item.nulls_last)
+        for item in query.order_by
+    )
+    return CompiledQuery(
+        sobject=sobject,
+        select=select,
+        count_only=query.count_only,
+        limit=query.limit,
+        offset=query.offset,
+        where=where,
+        sort_keys=keys,
+        relative_dates=compiler.relative,
+    )

@@ -1,16 +1,18 @@
-"""Tokenizer and recursive-descent parser for the supported SOQL subset."""
+"""Recursive-descent parser for the supported SOQL subset (see the package docstring)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-from dataclasses import dataclass
 from decimal import Decimal
 
+from connectors.sandbox.soql.lexer import Token, decode_string, like_chars, syntax_error, tokenize
 from connectors.sandbox.soql.model import (
+    MAX_LIMIT,
     MAX_OFFSET,
+    RELATIVE_DATES,
     And,
     Compare,
+    Condition,
     FieldPath,
     In,
     Like,
@@ -19,134 +21,55 @@ from connectors.sandbox.soql.model import (
     Or,
     OrderItem,
     Query,
+    RelativeDate,
     SoqlError,
-    StrLit,
 )
 
-_UTC = dt.UTC
-_MAX_DEPTH = 64
+__all__ = ["parse"]
 
-# --- tokenizer ---------------------------------------------------------------------------
-
-_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
-_TOKEN_RE = re.compile(
-    r"(?P<ws>\s+)"
-    r"|(?P<dt>(?P<y>[0-9]{4})-(?P<mo>[0-9]{2})-(?P<d>[0-9]{2})"
-    r"(?:T(?P<h>[0-9]{2}):(?P<mi>[0-9]{2}):(?P<s>[0-9]{2})(?:\.(?P<f>[0-9]+))?"
-    r"(?P<tz>Z|[+-][0-9]{2}:?[0-9]{2}))?)(?![A-Za-z0-9_.:])"
-    r"|(?P<num>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(?![A-Za-z0-9_.])"
-    rf"|(?P<name>{_NAME}(?:\.{_NAME})*)"
-    r"|(?P<op><=|>=|!=|<>|=|<|>|\(|\)|,)"
-)
-ESCAPES = {"'": "'", '"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t", "b": "\b"}
-ESCAPES["f"] = "\f"
-_LIKEESCAPES = {"%": "%", "_": "_"}
-
-
-@dataclass(frozen=True)
-class _Tok:
-    kind: str  # name, str, num, date, datetime, op, eof
-    text: str
-    value: object = None
-
-
-def _malformed(text: str) -> SoqlError:
-    return SoqlError("MALFORMED_QUERY", f"unexpected token: '{text}'")
-
-
-def _read_string(text: str, start: int) -> tuple[_Tok, int]:
-    out: list[str] = []
-    i = start + 1
-    while i < len(text):
-        ch = text[i]
-        if ch == "'":
-            raw = text[start + 1 : i]
-            return _Tok("str", text[start : i + 1], StrLit("".join(out), raw)), i + 1
-        if ch == "\\":
-            nxt = text[i + 1 : i + 2]
-            if nxt in ESCAPES:
-                out.append(ESCAPES[nxt])
-            elif nxt in _LIKEESCAPES:
-                out.append(nxt)
-            else:
-                raise SoqlError("MALFORMED_QUERY", f"invalid escape sequence: '\\{nxt}'")
-            i += 2
-            continue
-        out.append(ch)
-        i += 1
-    raise SoqlError("MALFORMED_QUERY", "unterminated string literal")
-
-
-def _datetime_token(m: re.Match[str]) -> _Tok:
-    text = m.group("dt")
-    try:
-        y, mo, d = int(m.group("y")), int(m.group("mo")), int(m.group("d"))
-        if m.group("h") is None:
-            return _Tok("date", text, dt.date(y, mo, d))
-        frac = (m.group("f") or "")[:6].ljust(6, "0")
-        tz = m.group("tz")
-        if tz == "Z":
-            tzinfo = _UTC
-        else:
-            digits = tz[1:].replace(":", "")
-            delta = dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-            tzinfo = dt.timezone(-delta if tz[0] == "-" else delta)
-        value = dt.datetime(
-            y, mo, d, int(m.group("h")), int(m.group("mi")), int(m.group("s")), int(frac), tzinfo
-        ).astimezone(_UTC)
-    except (ValueError, OverflowError) as exc:
-        raise _malformed(text) from exc
-    return _Tok("datetime", text, value)
-
-
-def tokenize(text: str) -> list[_Tok]:
-    tokens: list[_Tok] = []
-    pos = 0
-    while pos < len(text):
-        if text[pos] == "'":
-            tok, pos = _read_string(text, pos)
-            tokens.append(tok)
-            continue
-        m = _TOKEN_RE.match(text, pos)
-        if m is None:
-            raise _malformed(text[pos])
-        pos = m.end()
-        kind = m.lastgroup
-        if kind == "ws":
-            continue
-        if m.group("dt") is not None:
-            tokens.append(_datetime_token(m))
-        elif kind == "num":
-            tokens.append(_Tok("num", m.group(), Decimal(m.group())))
-        else:
-            tokens.append(_Tok(str(kind), m.group()))
-    tokens.append(_Tok("eof", "<EOF>"))
-    return tokens
-
-
-# --- parser ------------------------------------------------------------------------------
-
+# Salesforce's reserved words: never a field or object name.
 _RESERVED = frozenset(
-    {"select", "from", "where", "order", "by", "asc", "desc", "nulls", "first", "last"}
-    | {"limit", "offset", "and", "or", "not", "in", "like", "group", "having", "null"}
-    | {"includes", "excludes", "true", "false"}
+    {"and", "asc", "desc", "excludes", "first", "from", "group", "having", "in", "includes"}
+    | {"last", "like", "limit", "not", "null", "nulls", "or", "select", "where", "with"}
 )
+# Constructs of full SOQL this engine leaves out: what the error adds after the token.
+_UNSUPPORTED = {
+    "group": "GROUP BY is not supported by the sandbox",
+    "having": "HAVING is not supported by the sandbox",
+    "with": "WITH clauses are not supported by the sandbox",
+    "using": "USING SCOPE is not supported by the sandbox",
+    "for": "FOR VIEW/REFERENCE/UPDATE is not supported by the sandbox",
+    "update": "UPDATE TRACKING/VIEWSTAT is not supported by the sandbox",
+    "includes": "INCLUDES on multi-select picklists is not supported by the sandbox",
+    "excludes": "EXCLUDES on multi-select picklists is not supported by the sandbox",
+    "typeof": "TYPEOF is not supported by the sandbox",
+    "select": "subqueries are not supported by the sandbox",
+    ":": "':' only follows N-day literals such as LAST_N_DAYS:30; bind variables are Apex-only",
+}
+_OPERATORS = frozenset({"=", "!=", "<>", "<", "<=", ">", ">="})
+_MAX_DEPTH = 64
 
 
 class _Parser:
     def __init__(self, text: str) -> None:
+        self.text = text
         self.toks = tokenize(text)
         self.pos = 0
         self.depth = 0
 
-    def peek(self, ahead: int = 0) -> _Tok:
+    # --- token helpers -------------------------------------------------------------------
+
+    def peek(self, ahead: int = 0) -> Token:
         return self.toks[min(self.pos + ahead, len(self.toks) - 1)]
 
-    def fail(self) -> SoqlError:
-        tok = self.peek()
-        if tok.kind == "eof":
-            return SoqlError("MALFORMED_QUERY", "unexpected token: <EOF>")
-        return _malformed(tok.text)
+    def fail(self, hint: str | None = None, tok: Token | None = None) -> SoqlError:
+        """``unexpected token: 'X'`` at the current (or given) token, with a hint if known."""
+        tok = tok or self.peek()
+        shown = tok.text if len(tok.text) <= 40 else tok.text[:37] + "..."
+        if hint is None and tok.kind in ("name", "op"):
+            hint = _UNSUPPORTED.get(tok.text.lower())
+        detail = f"unexpected token: '{shown}'" + (f" ({hint})" if hint else "")
+        return syntax_error(self.text, tok.pos, detail)
 
     def is_kw(self, word: str, ahead: int = 0) -> bool:
         tok = self.peek(ahead)
@@ -162,9 +85,12 @@ class _Parser:
         if not self.accept_kw(word):
             raise self.fail()
 
+    def is_op(self, op: str, ahead: int = 0) -> bool:
+        tok = self.peek(ahead)
+        return tok.kind == "op" and tok.text == op
+
     def accept_op(self, op: str) -> bool:
-        tok = self.peek()
-        if tok.kind == "op" and tok.text == op:
+        if self.is_op(op):
             self.pos += 1
             return True
         return False
@@ -173,62 +99,82 @@ class _Parser:
         if not self.accept_op(op):
             raise self.fail()
 
-    def field(self) -> FieldPath:
+    def nest(self) -> None:
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise self.fail(f"conditions nest deeper than {_MAX_DEPTH} levels")
+
+    # --- clauses -------------------------------------------------------------------------
+
+    def name(self, what: str) -> FieldPath:
+        """A field path (``Name`` or ``Account.Name``) or an object name."""
         tok = self.peek()
         if tok.kind != "name" or tok.text.lower() in _RESERVED:
             raise self.fail()
+        if self.is_op("(", 1):
+            raise self.fail(
+                "functions such as MAX() or CALENDAR_YEAR() are not supported; "
+                "only SELECT COUNT() is",
+                tok,
+            )
+        if tok.text.lower() == "typeof" and self.peek(1).kind == "name":
+            raise self.fail(tok=tok)
+        path = tuple(tok.text.split("."))
+        if len(path) > (1 if what == "object" else 2):
+            allowed = "an object name" if what == "object" else "one-level relationship paths"
+            raise self.fail(f"only {allowed} are supported by the sandbox", tok)
         self.pos += 1
-        return tuple(tok.text.split("."))
+        return path
 
     def query(self) -> Query:
         self.expect_kw("select")
         fields: list[FieldPath] = []
-        count_only = False
-        if self.is_kw("count") and self.peek(1).text == "(":
-            self.pos += 2
-            self.expect_op(")")
-            count_only = True
+        count_only = self.is_kw("count") and self.is_op("(", 1) and self.is_op(")", 2)
+        if count_only:
+            self.pos += 3
+        elif self.is_op("("):
+            raise self.fail("subqueries are not supported by the sandbox")
         else:
-            fields.append(self.field())
+            fields.append(self.name("field"))
             while self.accept_op(","):
-                fields.append(self.field())
+                if self.is_op("("):
+                    raise self.fail("subqueries are not supported by the sandbox")
+                fields.append(self.name("field"))
         self.expect_kw("from")
-        sobject = self.field()
-        if len(sobject) != 1:
-            raise _malformed(".".join(sobject))
+        sobject = self.name("object")[0]
         where = self.condition() if self.accept_kw("where") else None
         order: list[OrderItem] = []
-        if self.accept_kw("order"):
-            self.expect_kw("by")
+        if self.is_kw("order") and self.is_kw("by", 1):
+            self.pos += 2
             order.append(self.order_item())
             while self.accept_op(","):
                 order.append(self.order_item())
-        limit = self.integer() if self.accept_kw("limit") else None
-        offset = self.integer() if self.accept_kw("offset") else None
+        limit = self.integer("LIMIT") if self.accept_kw("limit") else None
+        offset = self.integer("OFFSET") if self.accept_kw("offset") else None
         if self.peek().kind != "eof":
             raise self.fail()
-        if offset is not None and offset > MAX_OFFSET:
-            raise SoqlError(
-                "NUMBER_OUTSIDE_VALID_RANGE",
-                f"Maximum SOQL offset allowed is {MAX_OFFSET}",
-            )
-        return Query(sobject[0], tuple(fields), count_only, where, tuple(order), limit, offset)
+        return Query(sobject, tuple(fields), count_only, where, tuple(order), limit, offset)
 
-    def integer(self) -> int:
+    def integer(self, clause: str) -> int:
         tok = self.peek()
-        if tok.kind != "num" or not tok.text.isdigit():
-            raise self.fail()
-        if len(tok.text) > 9:
-            raise SoqlError("NUMBER_OUTSIDE_VALID_RANGE", f"number too large: {tok.text}")
+        if tok.kind != "number" or not tok.text.isdigit():
+            raise self.fail(f"{clause} takes a non-negative integer")
+        value = int(tok.text)
+        limit = MAX_OFFSET if clause == "OFFSET" else MAX_LIMIT
+        if value > limit:
+            message = (
+                f"Maximum SOQL offset allowed is {MAX_OFFSET}"
+                if clause == "OFFSET"
+                else f"LIMIT must be at most {MAX_LIMIT}"
+            )
+            raise SoqlError("NUMBER_OUTSIDE_VALID_RANGE", message, position=tok.pos)
         self.pos += 1
-        return int(tok.text)
+        return value
 
     def order_item(self) -> OrderItem:
-        path = self.field()
-        descending = False
-        if self.accept_kw("desc"):
-            descending = True
-        else:
+        path = self.name("field")
+        descending = self.accept_kw("desc")
+        if not descending:
             self.accept_kw("asc")
         nulls_last = descending
         if self.accept_kw("nulls"):
@@ -239,16 +185,17 @@ class _Parser:
                 nulls_last = False
         return OrderItem(path, descending, nulls_last)
 
-    def condition(self) -> object:
-        self.depth += 1
-        if self.depth > _MAX_DEPTH:
-            raise SoqlError("MALFORMED_QUERY", "query is nested too deeply")
+    # --- WHERE ---------------------------------------------------------------------------
+
+    def condition(self) -> Condition:
+        """Terms joined by AND or by OR: mixing them needs parentheses, as in Salesforce."""
+        self.nest()
         items = [self.term()]
         joiner: str | None = None
         while self.is_kw("and") or self.is_kw("or"):
             word = self.peek().text.lower()
             if joiner is not None and word != joiner:
-                raise self.fail()
+                raise self.fail("use parentheses to combine AND with OR")
             joiner = word
             self.pos += 1
             items.append(self.term())
@@ -257,25 +204,26 @@ class _Parser:
             return items[0]
         return And(tuple(items)) if joiner == "and" else Or(tuple(items))
 
-    def term(self) -> object:
+    def term(self) -> Condition:
         if self.accept_kw("not"):
-            self.depth += 1
-            if self.depth > _MAX_DEPTH:
-                raise SoqlError("MALFORMED_QUERY", "query is nested too deeply")
+            self.nest()
             item = self.term()
             self.depth -= 1
             return Not(item)
         if self.accept_op("("):
+            if self.is_kw("select"):
+                raise self.fail()
             inner = self.condition()
             self.expect_op(")")
             return inner
-        path = self.field()
+        path = self.name("field")
         if self.accept_kw("like"):
             tok = self.peek()
-            if tok.kind != "str" or not isinstance(tok.value, StrLit):
-                raise self.fail()
+            if tok.kind != "string":
+                raise self.fail("LIKE takes a quoted pattern")
+            like_chars(str(tok.value), text=self.text, pos=tok.pos + 1)  # check escapes
             self.pos += 1
-            return Like(path, tok.value)
+            return Like(path, str(tok.value))
         negated = self.accept_kw("not")
         if negated or self.is_kw("in"):
             self.expect_kw("in")
@@ -286,25 +234,40 @@ class _Parser:
             self.expect_op(")")
             return In(path, tuple(values), negated)
         tok = self.peek()
-        if tok.kind != "op" or tok.text in "(),":
+        if tok.kind != "op" or tok.text not in _OPERATORS:
             raise self.fail()
         self.pos += 1
-        op = "!=" if tok.text == "<>" else tok.text
-        return Compare(path, op, self.literal())
+        return Compare(path, "!=" if tok.text == "<>" else tok.text, self.literal())
 
     def literal(self) -> Literal:
         tok = self.peek()
-        value: Literal
-        if tok.kind != "name" and isinstance(tok.value, StrLit | Decimal | dt.date):
-            value = tok.value
-        elif tok.kind == "name" and tok.text.lower() in ("true", "false", "null"):
-            value = {"true": True, "false": False, "null": None}[tok.text.lower()]
-        else:
-            raise self.fail()
         self.pos += 1
-        return value
+        if tok.kind == "string":
+            return decode_string(self.text, tok)
+        if tok.kind in ("number", "date", "datetime") and isinstance(tok.value, Decimal | dt.date):
+            return tok.value
+        word = tok.text.lower() if tok.kind == "name" else ""
+        if word in ("true", "false", "null"):
+            return {"true": True, "false": False, "null": None}[word]
+        relative = tok.text.upper()
+        if tok.kind == "name" and relative in RELATIVE_DATES:
+            if not RELATIVE_DATES[relative][0]:
+                return RelativeDate(relative)
+            self.expect_op(":")
+            n = self.peek()
+            if n.kind != "number" or not n.text.isdigit() or len(n.text) > 6:
+                raise self.fail(f"{relative} takes ':n' with n a non-negative integer")
+            self.pos += 1
+            return RelativeDate(relative, int(n.text))
+        self.pos -= 1
+        plain_name = tok.kind == "name" and tok.text.lower() not in _UNSUPPORTED
+        hint = "compare a field with a literal value" if plain_name else None
+        raise self.fail(hint)
 
 
 def parse(text: str) -> Query:
-    """Parse SOQL text; any syntax problem raises ``SoqlError('MALFORMED_QUERY', ...)``."""
+    """Parse SOQL text into a :class:`Query`; any syntax problem raises ``SoqlError``.
+
+    The code is MALFORMED_QUERY, or NUMBER_OUTSIDE_VALID_RANGE for OFFSET above 2,000.
+    """
     return _Parser(text).query()
