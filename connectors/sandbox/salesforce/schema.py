@@ -1,243 +1,159 @@
-"""The sandbox org's metadata: Opportunity and Account with their custom fields.
+"""The org's metadata model: sObjects, their fields, and name resolution for SOQL.
 
-``describe`` answers from here, writes are validated against it, and the SOQL engine
-resolves names through it (case-insensitively, like Salesforce).
+:class:`OrgSchema` implements the SOQL engine's ``Schema`` protocol (case-insensitive
+names, relationship paths such as ``("Account", "Name")``); ``describe`` renders the same
+definitions, and writes are validated against them, so the three never disagree. Each
+:class:`ObjectDef` also fixes the slot of every field in a stored row (see ``table.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
-__all__ = ["FIELD_TYPES", "SCHEMA", "STAGES", "FieldDef", "ObjectDef", "OrgSchema"]
+from connectors.sandbox.soql import FieldPath
 
-FieldPath = tuple[str, ...]
-FIELD_TYPES = frozenset(
-    {
-        "id",
-        "string",
-        "textarea",
-        "picklist",
-        "email",
-        "url",
-        "phone",
-        "reference",
-        "currency",
-        "double",
-        "percent",
-        "int",
-        "boolean",
-        "date",
-        "datetime",
-    }
+__all__ = ["TEXT_TYPES", "FieldDef", "FieldPath", "ObjectDef", "OrgSchema", "Row"]
+
+#: A stored record: one value per field, in the order of :attr:`ObjectDef.fields`.
+Row = list[Any]
+#: Field types whose values are strings on the wire and in storage.
+TEXT_TYPES = frozenset(
+    {"id", "string", "textarea", "picklist", "email", "url", "phone", "reference"}
 )
 
 
 @dataclass(frozen=True)
 class FieldDef:
-    """One field as ``describe`` shows it."""
+    """One field as ``describe`` shows it and writes are checked against it.
+
+    ``length`` is in characters; ``precision``/``scale`` in decimal digits (numbers);
+    ``picklist`` lists the active values in order, the first being the default only when
+    ``default`` says so.
+    """
 
     name: str
     type: str
-    label: str = ""
+    label: str
     updateable: bool = True
     createable: bool = True
     nillable: bool = True
-    required: bool = False  # on create (nillable false and no default)
+    defaulted_on_create: bool = False
     length: int = 0
+    precision: int = 0
+    scale: int = 0
     picklist: tuple[str, ...] = ()
     restricted: bool = True
+    default: str | None = None
     reference_to: str | None = None
     relationship_name: str | None = None
     external_id: bool = False
     unique: bool = False
+    name_field: bool = False
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "label": self.label or self.name.removesuffix("__c").replace("_", " "),
-            "type": self.type,
-            "length": self.length,
-            "updateable": self.updateable,
-            "createable": self.createable,
-            "nillable": self.nillable,
-            "custom": self.name.endswith("__c"),
-            "externalId": self.external_id,
-            "unique": self.unique,
-            "restrictedPicklist": bool(self.picklist) and self.restricted,
-            "picklistValues": [
-                {"value": v, "label": v, "active": True, "defaultValue": False}
-                for v in self.picklist
-            ],
-            "referenceTo": [self.reference_to] if self.reference_to else [],
-            "relationshipName": self.relationship_name,
-            "calculated": not self.updateable and not self.createable and self.type != "id",
-        }
+    @property
+    def custom(self) -> bool:
+        """Custom fields end in ``__c``."""
+        return self.name.endswith("__c")
+
+    @property
+    def required(self) -> bool:
+        """A create must give this field a value (not nillable and not defaulted)."""
+        return not self.nillable and self.createable and not self.defaulted_on_create
+
+    @property
+    def read_only(self) -> bool:
+        """Neither createable nor updateable (system and derived fields)."""
+        return not self.createable and not self.updateable
+
+
+#: Sets derived fields of a row after a write (e.g. IsWon from StageName). Arguments: the
+#: row, the object's slots, and whether the write set the named fields explicitly.
+Deriver = Callable[[list[Any], dict[str, int], frozenset[str]], None]
 
 
 @dataclass(frozen=True)
 class ObjectDef:
-    """One sObject: its key prefix and fields."""
+    """One sObject: name, key prefix, fields (in slot order) and object-level flags."""
 
     name: str
-    key_prefix: str
     label: str
+    label_plural: str
+    key_prefix: str
     fields: tuple[FieldDef, ...]
-    by_name: dict[str, FieldDef] = field(default_factory=dict, compare=False)
+    derive: Deriver | None = None
+    createable: bool = True
+    updateable: bool = True
+    deletable: bool = True
+    slots: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    _folded: dict[str, FieldDef] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.by_name.update({f.name.casefold(): f for f in self.fields})
+        for slot, spec in enumerate(self.fields):
+            self.slots[spec.name] = slot
+            self._folded[spec.name.casefold()] = spec
+        for required in ("Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp"):
+            if required not in self.slots:
+                raise ValueError(f"{self.name} lacks the system field {required}")
+
+    @property
+    def custom(self) -> bool:
+        """Custom objects end in ``__c``."""
+        return self.name.endswith("__c")
 
     def get(self, name: str) -> FieldDef | None:
-        return self.by_name.get(name.casefold())
+        """The field called ``name`` (any case), or None."""
+        return self._folded.get(name.casefold())
 
+    def relationship(self, name: str) -> FieldDef | None:
+        """The reference field whose relationship name is ``name`` (any case), or None."""
+        folded = name.casefold()
+        for spec in self.fields:
+            if spec.relationship_name and spec.relationship_name.casefold() == folded:
+                return spec
+        return None
 
-#: StageName -> (IsClosed, IsWon, Probability %), like OpportunityStage metadata.
-STAGES: MappingProxyType[str, tuple[bool, bool, int]] = MappingProxyType(
-    {
-        "Prospecting": (False, False, 10),
-        "Qualification": (False, False, 10),
-        "Needs Analysis": (False, False, 20),
-        "Value Proposition": (False, False, 50),
-        "Proposal/Price Quote": (False, False, 75),
-        "Negotiation/Review": (False, False, 90),
-        "Closed Won": (True, True, 100),
-        "Closed Lost": (True, False, 0),
-    }
-)
-CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "JPY")
-_SYSTEM = (
-    FieldDef("CreatedDate", "datetime", updateable=False, createable=False, nillable=False),
-    FieldDef("LastModifiedDate", "datetime", updateable=False, createable=False, nillable=False),
-    FieldDef("SystemModstamp", "datetime", updateable=False, createable=False, nillable=False),
-    FieldDef("IsDeleted", "boolean", updateable=False, createable=False, nillable=False),
-)
-
-OPPORTUNITY = ObjectDef(
-    "Opportunity",
-    "006",
-    "Opportunity",
-    (
-        FieldDef("Id", "id", updateable=False, createable=False, nillable=False, length=18),
-        FieldDef("Name", "string", nillable=False, required=True, length=120),
-        FieldDef("AccountId", "reference", reference_to="Account", relationship_name="Account"),
-        FieldDef("Amount", "currency"),
-        FieldDef("CurrencyIsoCode", "picklist", picklist=CURRENCIES, length=3),
-        FieldDef("StageName", "picklist", nillable=False, required=True, picklist=tuple(STAGES)),
-        FieldDef("CloseDate", "date", nillable=False, required=True),
-        FieldDef("Probability", "percent"),
-        FieldDef("IsClosed", "boolean", updateable=False, createable=False, nillable=False),
-        FieldDef("IsWon", "boolean", updateable=False, createable=False, nillable=False),
-        FieldDef("Type", "picklist", picklist=("New Business", "Existing Business")),
-        FieldDef("LeadSource", "picklist", picklist=("Web", "Partner Referral", "Other")),
-        FieldDef("Description", "textarea", length=32000),
-        FieldDef("OwnerId", "reference", length=18),
-        *_SYSTEM,
-        FieldDef(
-            "Partner_Account__c",
-            "reference",
-            reference_to="Account",
-            relationship_name="Partner_Account__r",
-        ),
-        FieldDef(
-            "Practice__c",
-            "picklist",
-            picklist=("Cloud", "Data", "Security", "Networking", "Services"),
-        ),
-        FieldDef(
-            "Co_Sell_Direction__c",
-            "picklist",
-            picklist=(
-                "Partner Sourced / Partner Sold",
-                "Direct Sourced / Partner Sold",
-                "Partner Sourced / Direct Sold",
-            ),
-        ),
-        FieldDef("Paid_Amount__c", "currency"),
-        FieldDef("Paid_Date__c", "date"),
-        FieldDef("Cost__c", "currency"),
-        FieldDef(
-            "Registration_Status__c",
-            "picklist",
-            picklist=("Pending", "Approved", "Rejected", "Conflict", "Expired", "Won", "Lost"),
-        ),
-        FieldDef("Protected_Until__c", "date"),
-        FieldDef("Registered_Partner__c", "string", length=64),
-        FieldDef("Commission_Accrued__c", "currency"),
-        FieldDef(
-            "Payout_Status__c",
-            "picklist",
-            picklist=("Accrued", "Approved", "Scheduled", "Paid", "Reversed"),
-        ),
-        FieldDef("Payout_Reference__c", "string", length=80),
-        FieldDef("Payout_Paid_Date__c", "date"),
-        FieldDef("External_Id__c", "string", length=80, external_id=True, unique=True),
-    ),
-)
-
-ACCOUNT = ObjectDef(
-    "Account",
-    "001",
-    "Account",
-    (
-        FieldDef("Id", "id", updateable=False, createable=False, nillable=False, length=18),
-        FieldDef("Name", "string", nillable=False, required=True, length=255),
-        FieldDef("Website", "url", length=255),
-        FieldDef("Type", "picklist", picklist=("Customer", "Partner", "Prospect")),
-        FieldDef(
-            "Industry",
-            "picklist",
-            picklist=("Technology", "Finance", "Healthcare", "Retail", "Manufacturing", "Energy"),
-            restricted=False,
-        ),
-        FieldDef("BillingCountry", "string", length=80),
-        FieldDef("Partner_Tier__c", "picklist", picklist=("Registered", "Silver", "Gold")),
-        *_SYSTEM,
-    ),
-)
+    @property
+    def external_ids(self) -> tuple[FieldDef, ...]:
+        """Fields usable as upsert keys."""
+        return tuple(f for f in self.fields if f.external_id)
 
 
 class OrgSchema:
-    """All objects of the org; implements the SOQL engine's ``Schema`` protocol."""
+    """Every sObject of the org; the SOQL engine's ``Schema``."""
 
     def __init__(self, objects: tuple[ObjectDef, ...]) -> None:
-        self.objects = {o.name.casefold(): o for o in objects}
-        self.by_prefix = {o.key_prefix: o for o in objects}
+        self.objects: tuple[ObjectDef, ...] = objects
+        self._by_name = {o.name.casefold(): o for o in objects}
+        self._by_prefix = {o.key_prefix: o for o in objects}
 
     def object(self, name: str) -> ObjectDef | None:
-        return self.objects.get(name.casefold())
+        """The object called ``name`` (any case), or None."""
+        return self._by_name.get(name.casefold())
+
+    def object_for_id(self, record_id: str) -> ObjectDef | None:
+        """The object whose key prefix starts ``record_id``, or None."""
+        return self._by_prefix.get(record_id[:3])
 
     def object_name(self, name: str) -> str | None:
+        """Canonical object name (``Schema`` protocol)."""
         found = self.object(name)
         return found.name if found else None
 
-    def relationship(self, sobject: str, name: str) -> FieldDef | None:
-        """The reference field whose relationship name is ``name``."""
-        obj = self.object(sobject)
-        if obj is None:
-            return None
-        folded = name.casefold()
-        for f in obj.fields:
-            if f.relationship_name and f.relationship_name.casefold() == folded:
-                return f
-        return None
-
     def field(self, sobject: str, path: FieldPath) -> tuple[FieldPath, str] | None:
+        """Canonical path and type of a field or a one-hop relationship field."""
         obj = self.object(sobject)
-        if obj is None or not path or len(path) > 2:
+        if obj is None or not 1 <= len(path) <= 2:
             return None
         if len(path) == 1:
-            f = obj.get(path[0])
-            return ((f.name,), f.type) if f else None
-        ref = self.relationship(sobject, path[0])
-        if ref is None or ref.reference_to is None:
+            spec = obj.get(path[0])
+            return ((spec.name,), spec.type) if spec else None
+        reference = obj.relationship(path[0])
+        if reference is None or reference.reference_to is None:
             return None
-        target = self.object(ref.reference_to)
-        f = target.get(path[1]) if target else None
-        if f is None or ref.relationship_name is None:
+        target = self.object(reference.reference_to)
+        spec = target.get(path[1]) if target else None
+        if spec is None or reference.relationship_name is None:
             return None
-        return (ref.relationship_name, f.name), f.type
-
-
-SCHEMA = OrgSchema((OPPORTUNITY, ACCOUNT))
+        return (reference.relationship_name, spec.name), spec.type
