@@ -3,7 +3,9 @@
 Order for every API call: latency, then authentication (401 for a missing, unknown or
 expired token), then rate limits (HubSpot 429 over the rolling window, Salesforce 403
 ``REQUEST_LIMIT_EXCEEDED`` once the daily allocation is spent), then injected faults, then
-the handler. Every call, served or refused, is counted at ``GET /_sandbox/stats``.
+the handler. Every call, served or refused, is counted at ``GET /_sandbox/stats``, which
+also says how many record writes each API's write journal holds (``writes``; ``DELETE``
+resets the call counters only).
 """
 
 from __future__ import annotations
@@ -210,7 +212,8 @@ def _admin_routes(sandbox: Sandbox) -> list[BaseRoute]:
         if request.method == "DELETE":
             sandbox.stats.reset()
             return Response(status_code=204)
-        return json_response(sandbox.stats.snapshot())
+        writes = {api: sandbox.journal.count(api) for api in ("salesforce", "hubspot")}
+        return json_response({**sandbox.stats.snapshot(), "writes": writes})
 
     async def config(request: Request) -> Response:
         """``PUT`` JSON ``{"latency_ms", "faults", "hubspot_rate"}`` to change knobs."""

@@ -2,7 +2,8 @@
 
 One :class:`Sandbox` holds a Salesforce org and a HubSpot portal in memory. Both halves
 read the clock, the data lock and the fault source from it, so a test can freeze time or
-inject faults for the whole emulator at once.
+inject faults for the whole emulator at once. Its :class:`WriteJournal` lists every record
+write the HTTP APIs accepted, so a test can tell what a client actually wrote.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -21,10 +22,21 @@ if TYPE_CHECKING:
     from connectors.sandbox.hubspot.portal import HubSpotPortal
     from connectors.sandbox.salesforce.org import SalesforceOrg
 
-__all__ = ["Api", "Sandbox", "SandboxConfig", "Sessions", "Stats", "TokenState"]
+__all__ = [
+    "Api",
+    "Sandbox",
+    "SandboxConfig",
+    "Sessions",
+    "Stats",
+    "TokenState",
+    "WriteAction",
+    "WriteEvent",
+    "WriteJournal",
+]
 
 Api = Literal["salesforce", "hubspot"]
 TokenState = Literal["ok", "expired", "invalid"]
+WriteAction = Literal["create", "update", "delete"]
 
 #: The token both APIs accept from the start (``session_id`` / ``access_token`` in settings).
 STATIC_TOKEN = "sandbox"
@@ -136,6 +148,61 @@ class Stats:
             self._apis.clear()
 
 
+@dataclass(frozen=True, slots=True)
+class WriteEvent:
+    """One record write an HTTP API call made (one per record of a batch that succeeded).
+
+    ``object`` is the sObject (``Opportunity``) or HubSpot object type (``deals``);
+    ``values`` are the fields / properties exactly as the request gave them for this
+    record, without the key naming it (``attributes``, ``id``, an upsert's external id or
+    ``idProperty`` value), and ``{}`` for a delete (HubSpot: archive). ``at`` is the
+    sandbox clock at the write.
+    """
+
+    api: Api
+    object: str
+    record_id: str
+    values: dict[str, Any]
+    at: datetime
+    action: WriteAction
+
+
+class WriteJournal:
+    """Append-only, thread-safe list of :class:`WriteEvent` (API writes only: the Python
+    API used by seeding and tests' manual edits is not journaled)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: list[WriteEvent] = []
+
+    def extend(self, events: Iterable[WriteEvent]) -> None:
+        """Append the events of one API call, in order."""
+        with self._lock:
+            self._events.extend(events)
+
+    def events(self, api: Api | None = None) -> list[WriteEvent]:
+        """A copy of the events (of one API, or of both), oldest first."""
+        with self._lock:
+            if api is None:
+                return list(self._events)
+            return [e for e in self._events if e.api == api]
+
+    def count(self, api: Api | None = None) -> int:
+        """How many events there are (of one API, or of both)."""
+        with self._lock:
+            if api is None:
+                return len(self._events)
+            return sum(1 for e in self._events if e.api == api)
+
+    def clear(self) -> None:
+        """Forget every event (e.g. after seeding through the API, before the act)."""
+        with self._lock:
+            self._events.clear()
+
+    def __len__(self) -> int:
+        return self.count()
+
+
 def utc_now() -> datetime:
     """The wall clock, UTC-aware."""
     return datetime.now(UTC)
@@ -157,6 +224,8 @@ class Sandbox:
         #: Guards the org and the portal; held for the length of one API operation.
         self.lock = threading.RLock()
         self.stats = Stats()
+        #: Every record write the HTTP APIs accepted (see :class:`WriteJournal`).
+        self.journal = WriteJournal()
         self._usage_lock = threading.Lock()
         self.api_usage: Counter[str] = Counter()
         self._apply(self.config)
@@ -186,3 +255,7 @@ class Sandbox:
         with self._usage_lock:
             self.api_usage[api] += 1
             return self.api_usage[api]
+
+    def journal_events(self, api: Api | None = None) -> list[WriteEvent]:
+        """A copy of the write journal (of one API, or of both), oldest first."""
+        return self.journal.events(api)

@@ -6,7 +6,8 @@ input is applied and every bad one reported: the answer is the success status (2
 201 for create) when all went well, else 207 with ``numErrors`` and ``errors`` -- unknown
 ids grouped in one ``OBJECT_NOT_FOUND`` whose ``context.ids`` lists them, and one
 ``VALIDATION_ERROR`` per refused input, naming its id. A duplicate unique value on batch
-create refuses the whole batch with 409, as HubSpot does.
+create refuses the whole batch with 409, as HubSpot does. Every input applied is added to
+the sandbox's write journal.
 """
 
 from __future__ import annotations
@@ -152,6 +153,7 @@ def create(portal: HubSpotPortal, object_type: str, body: Any) -> tuple[int, dic
     for item, written, stamps, links in checked:
         row = portal.insert(table, written, stamps, now)
         make_links(portal, table, row, links)
+        portal.journal("create", table, row, item["properties"])
         results.append(_traced(portal.render(table, row, list(item["properties"])), item))
     return _answer(portal, started, results, errors, 201)
 
@@ -173,6 +175,7 @@ def _write(
     except PortalError as exc:
         return standard_error("CONFLICT", exc.message, {"ids": [key]})
     portal.apply(table, row, written, stamps)
+    portal.journal("update", table, row, props)
     return None
 
 
@@ -247,6 +250,7 @@ def upsert(portal: HubSpotPortal, object_type: str, body: Any) -> tuple[int, dic
             errors.append(standard_error("CONFLICT", exc.message, {"ids": [key]}))
             continue
         new = portal.insert(table, written, stamps, portal.now_ms())
+        portal.journal("create", table, new, props)  # the idProperty value aside
         results.append(_traced(portal.render(table, new, list(values)) | {"new": True}, item))
     if missing:
         errors.insert(0, objects_not_found(table.schema.singular, missing))
@@ -260,3 +264,4 @@ def archive(portal: HubSpotPortal, object_type: str, body: Any) -> None:
         row = table.find(str(item.get("id", "")))
         if row is not None:
             table.archive(row, portal.now_ms())
+            portal.journal("delete", table, row, {})

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from connectors.sandbox.hubspot.schema import ObjectSchema, Option, PropertyDef, Source
+from connectors.sandbox.hubspot.schema import UPDATED_BY, ObjectSchema, Option, PropertyDef, Source
 
 __all__ = ["DEAL_STAGES", "GROUP", "default_schemas"]
 
@@ -63,6 +63,10 @@ def _bookkeeping(now: int, group: str, id_label: str) -> list[PropertyDef]:
                 source=Source.UPDATED, read_only_value=True, form_field=False),
         _system(now, "hs_object_id", id_label, "number", "number", group,
                 source=Source.ID, read_only_value=True, form_field=False),
+        _system(now, UPDATED_BY, "Updated by user ID", "number", "number", group,
+                read_only_value=True, form_field=False,
+                description="The user who last updated this record in HubSpot; set by "
+                            "HubSpot, blank after a write through the API."),
     ]  # fmt: skip
 
 

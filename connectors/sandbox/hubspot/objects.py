@@ -5,7 +5,8 @@ raise :class:`PortalError` for refusals. The caller holds ``sandbox.lock``.
 
 Reads return the requested ``properties`` (unknown names are ignored, as HubSpot does), or
 the type's defaults, always with ``createdate``, ``hs_lastmodifieddate`` and
-``hs_object_id``; writes return the properties written plus those three.
+``hs_object_id``; writes return the properties written plus those three. Each write that
+succeeds is added to the sandbox's write journal.
 """
 
 from __future__ import annotations
@@ -209,6 +210,7 @@ def create_object(portal: HubSpotPortal, object_type: str, body: Any) -> dict[st
     links = new_links(portal, table, body.get("associations"))
     row = portal.insert(table, written, stamps, portal.now_ms())
     make_links(portal, table, row, links)
+    portal.journal("create", table, row, props)
     return portal.render(table, row, list(props))
 
 
@@ -224,6 +226,7 @@ def update_object(
     written, stamps = portal.check(table, props)
     portal.ensure_unique(table, written, row.id)
     portal.apply(table, row, written, stamps)
+    portal.journal("update", table, row, props)
     return portal.render(table, row, list(props))
 
 
@@ -233,3 +236,4 @@ def archive_object(portal: HubSpotPortal, object_type: str, object_id: str) -> N
     row = table.find(object_id)
     if row is not None:
         table.archive(row, portal.now_ms())
+        portal.journal("delete", table, row, {})

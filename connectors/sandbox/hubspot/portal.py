@@ -6,7 +6,8 @@ documented below, the Python API of the seeder and of tests (no HTTP involved):
 - :meth:`~HubSpotPortal.create` / :meth:`~HubSpotPortal.create_many` add records (the
   latter is the seeding fast path and may set ``createdate`` / ``hs_lastmodifieddate``);
 - :meth:`~HubSpotPortal.update` and :meth:`~HubSpotPortal.archive` write like API calls
-  (``hs_lastmodifieddate`` moves to the sandbox clock's now);
+  (``hs_lastmodifieddate`` moves to the sandbox clock's now); ``update(..., by_user=)``
+  plays a person editing the record in HubSpot's UI (``hs_updated_by_user_id``);
 - :meth:`~HubSpotPortal.get`, :meth:`~HubSpotPortal.count`,
   :meth:`~HubSpotPortal.schema` and :meth:`~HubSpotPortal.property` read;
 - :meth:`~HubSpotPortal.associate` links a deal to a company.
@@ -14,7 +15,9 @@ documented below, the Python API of the seeder and of tests (no HTTP involved):
 Every operation holds ``sandbox.lock`` so HTTP handlers and Python callers in other threads
 never see half a write. Refusals raise :class:`PortalError` with the status and body the
 real API would answer. Ids are numeric strings from one counter shared by both object
-types, so an id names exactly one object.
+types, so an id names exactly one object. Only the HTTP API's writes go to the sandbox's
+write journal (the endpoint modules call :meth:`~HubSpotPortal.journal`), never the
+Python API's.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from connectors.sandbox.core import WriteAction, WriteEvent
 from connectors.sandbox.hubspot.associations import AssociationStore
 from connectors.sandbox.hubspot.catalog import default_schemas
 from connectors.sandbox.hubspot.errors import (
@@ -146,10 +150,33 @@ class HubSpotPortal:
         return table.insert(self.new_id(), written, created, max(updated, created))
 
     def apply(
-        self, table: ObjectTable, row: Row, written: Written, stamps: Mapping[Source, int]
+        self,
+        table: ObjectTable,
+        row: Row,
+        written: Written,
+        stamps: Mapping[Source, int],
+        *,
+        by_user: int | None = None,
     ) -> None:
-        """Write checked values into a live record; ``hs_lastmodifieddate`` becomes now."""
-        table.apply(row, written, self.now_ms(), stamps.get(Source.CREATED))
+        """Write checked values into a live record; ``hs_lastmodifieddate`` becomes now and
+        ``hs_updated_by_user_id`` ``by_user`` (blank for API writes, as for a private app)."""
+        table.apply(
+            row,
+            written,
+            self.now_ms(),
+            stamps.get(Source.CREATED),
+            updated_by=None if by_user is None else str(by_user),
+        )
+
+    def journal(
+        self, action: WriteAction, table: ObjectTable, row: Row, values: Mapping[str, Any]
+    ) -> None:
+        """Add one API write of a record to the sandbox's write journal (``values``: the
+        properties as the request gave them)."""
+        event = WriteEvent(
+            "hubspot", table.schema.name, str(row.id), dict(values), self.sandbox.now(), action
+        )
+        self.sandbox.journal.extend((event,))
 
     def render(self, table: ObjectTable, row: Row, names: Iterable[str]) -> dict[str, Any]:
         """The wire object of a row with the given properties (plus the always-on three)."""
@@ -168,8 +195,9 @@ class HubSpotPortal:
         """Create one record and return its id.
 
         ``properties`` are checked like an API write (400 / 409 as :class:`PortalError`),
-        except that ``hs_lastmodifieddate`` may be given too. ``created_at`` defaults to
-        the sandbox clock's now, ``updated_at`` to ``created_at``.
+        except that ``hs_lastmodifieddate`` and ``hs_updated_by_user_id`` may be given too.
+        ``created_at`` defaults to the sandbox clock's now, ``updated_at`` to
+        ``created_at``.
         """
         with self.lock:
             table = self.table(object_type)
@@ -234,11 +262,18 @@ class HubSpotPortal:
             return self.render(table, row, [p.name for p in table.schema])
 
     def update(
-        self, object_type: str, object_id: str, properties: Mapping[str, str | None]
+        self,
+        object_type: str,
+        object_id: str,
+        properties: Mapping[str, str | None],
+        *,
+        by_user: int | None = None,
     ) -> dict[str, Any]:
         """Write properties of a live record like a PATCH; returns the updated record.
 
-        ``hs_lastmodifieddate`` becomes the sandbox clock's now. Unknown id: 404;
+        ``hs_lastmodifieddate`` becomes the sandbox clock's now; ``hs_updated_by_user_id``
+        becomes ``str(by_user)``, or blank when None (what an API write leaves): pass a
+        user id to play a sales rep editing the record in HubSpot's UI. Unknown id: 404;
         invalid values: 400; duplicate unique value: 409 (all :class:`PortalError`).
         """
         with self.lock:
@@ -248,7 +283,7 @@ class HubSpotPortal:
                 raise object_missing(str(object_id))
             written, stamps = self.check(table, properties)
             self.ensure_unique(table, written, row.id)
-            self.apply(table, row, written, stamps)
+            self.apply(table, row, written, stamps, by_user=by_user)
             return self.render(table, row, [p.name for p in table.schema])
 
     def archive(self, object_type: str, object_id: str) -> None:

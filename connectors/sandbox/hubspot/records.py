@@ -20,7 +20,13 @@ from typing import Any
 
 from connectors.sandbox.hubspot.errors import PropertyIssue
 from connectors.sandbox.hubspot.indexes import TimeIndex
-from connectors.sandbox.hubspot.schema import ALWAYS, ObjectSchema, PropertyDef, Source
+from connectors.sandbox.hubspot.schema import (
+    ALWAYS,
+    UPDATED_BY,
+    ObjectSchema,
+    PropertyDef,
+    Source,
+)
 from connectors.sandbox.hubspot.values import Invalid, coercer, ms_to_iso, renderer
 
 __all__ = ["Getter", "ObjectTable", "Projection", "Row", "WritePlan", "Written"]
@@ -185,6 +191,7 @@ class ObjectTable:
         }
         self._plans: dict[bool, WritePlan] = {}
         self._uniques: list[PropertyDef] = []
+        self._updated_by = -1  # the slot of hs_updated_by_user_id, if the type has it
         self._plans_version = -1
 
     @property
@@ -265,10 +272,13 @@ class ObjectTable:
         if self._plans_version != self.schema.version:
             self._plans.clear()
             self._uniques = self.schema.unique()
+            updated_by = self.schema.get(UPDATED_BY)
+            self._updated_by = updated_by.slot if updated_by and updated_by.stored else -1
             self._plans_version = self.schema.version
 
     def plan(self, *, trusted: bool) -> WritePlan:
-        """The write rules; ``trusted`` (seeding) may also set ``hs_lastmodifieddate``."""
+        """The write rules; ``trusted`` (the Python API's creates: seeding) may also set
+        ``createdate``, ``hs_lastmodifieddate`` and ``hs_updated_by_user_id``."""
         self._refresh()
         plan = self._plans.get(trusted)
         if plan is None:
@@ -276,7 +286,9 @@ class ObjectTable:
             read_only: set[str] = set()
             for prop in self.schema:
                 settable = not (prop.read_only_value or prop.calculated)
-                if trusted and prop.source in (Source.CREATED, Source.UPDATED):
+                if trusted and (
+                    prop.source in (Source.CREATED, Source.UPDATED) or prop.name == UPDATED_BY
+                ):
                     settable = True
                 if settable:
                     writable[prop.name] = (prop, coercer(prop))
@@ -317,9 +329,19 @@ class ObjectTable:
         self._writes += 1
         return row
 
-    def apply(self, row: Row, written: Written, updated: int, created: int | None = None) -> None:
-        """Write values into a row and move its last-modified instant to ``updated``."""
+    def apply(
+        self,
+        row: Row,
+        written: Written,
+        updated: int,
+        created: int | None = None,
+        *,
+        updated_by: str | None = None,
+    ) -> None:
+        """Write values into a row, move its last-modified instant to ``updated`` and its
+        ``hs_updated_by_user_id`` to ``updated_by`` (None: an API write, which blanks it)."""
         self._sync()
+        self._refresh()
         modified = self.by_time[Source.UPDATED]
         modified.remove(row)
         if created is not None and created != row.created:
@@ -332,6 +354,8 @@ class ObjectTable:
                 if value is not None:
                     self._unique.setdefault(prop.name, {})[value] = row.id
             values[prop.slot] = value
+        if self._updated_by >= 0:
+            values[self._updated_by] = updated_by
         row.updated = max(updated, row.created)
         modified.add(row)
         self._writes += 1

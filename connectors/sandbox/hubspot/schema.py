@@ -19,6 +19,7 @@ __all__ = [
     "FIELD_TYPES",
     "OBJECT_TYPES",
     "PROPERTY_TYPES",
+    "UPDATED_BY",
     "ObjectSchema",
     "Option",
     "PropertyDef",
@@ -49,6 +50,8 @@ OBJECT_TYPES: Mapping[str, str] = MappingProxyType(
 )
 #: Properties every read returns, whatever ``properties`` asked for.
 ALWAYS = ("createdate", "hs_lastmodifieddate", "hs_object_id")
+#: The user who last changed a record in HubSpot's UI: read-only, blank after API writes.
+UPDATED_BY = "hs_updated_by_user_id"
 
 
 class Source(enum.Enum):

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import itertools
 
-__all__ = ["ORG_ID", "USER_ID", "IdFactory", "case_safe_id", "parse_id"]
+__all__ = ["ORG_ID", "USER_ID", "USER_PREFIX", "IdFactory", "case_safe_id", "parse_id", "user_id"]
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _POD = "5g0"  # two pod characters and the reserved one, like "0065g000..." ids
+#: Key prefix of User ids.
+USER_PREFIX = "005"
 
 
 def _checksum(id15: str) -> str:
@@ -67,6 +69,15 @@ def parse_id(raw: str) -> str | None:
     return "".join(chars) + suffix
 
 
+def _numbered(key_prefix: str, n: int) -> str:
+    """The 18-character id numbered ``n`` (0 <= n < 62**9) under ``key_prefix``."""
+    digits = []
+    for _ in range(9):
+        n, remainder = divmod(n, 62)
+        digits.append(_BASE62[remainder])
+    return case_safe_id(key_prefix + _POD + "".join(reversed(digits)))
+
+
 class IdFactory:
     """New ids for one key prefix, from a counter (ids are never reused, even on failure)."""
 
@@ -75,14 +86,19 @@ class IdFactory:
         self._counter = itertools.count(1)
 
     def __call__(self) -> str:
-        n = next(self._counter)
-        digits = []
-        for _ in range(9):
-            n, remainder = divmod(n, 62)
-            digits.append(_BASE62[remainder])
-        return case_safe_id(self.key_prefix + _POD + "".join(reversed(digits)))
+        return _numbered(self.key_prefix, next(self._counter))
 
 
-#: The sandbox org's id (``00D``) and its one user, the integration user (``005``).
+def user_id(n: int) -> str:
+    """A well-formed id of User number ``n`` (``n`` >= 1), e.g. a sales rep editing records
+    in the UI. Users are not stored: any such id is a valid ``OwnerId`` or
+    ``LastModifiedById``, and none equals :data:`USER_ID`."""
+    if not 1 <= n < 62**9:
+        raise ValueError(f"user number out of range: {n}")
+    return _numbered(USER_PREFIX, n)
+
+
+#: The sandbox org's id (``00D``) and its one user, the integration user (``005``): the
+#: ``<userId>`` of a login and the ``LastModifiedById`` of every API write.
 ORG_ID = case_safe_id("00D5g0000SANDBX")
-USER_ID = case_safe_id("0055g0000INTEGR")
+USER_ID = case_safe_id(USER_PREFIX + "5g0000INTEGR")

@@ -44,24 +44,38 @@ CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "JPY")
 _FORECAST = ("Omitted", "Pipeline", "Best Case", "Commit", "Closed")
 
 
+def _system_field(name: str, kind: str, label: str, **extra: Any) -> FieldDef:
+    return FieldDef(
+        name,
+        kind,
+        label,
+        updateable=False,
+        createable=False,
+        nillable=False,
+        defaulted_on_create=True,
+        **extra,
+    )
+
+
 def _system_fields() -> tuple[FieldDef, ...]:
-    """Fields every object has, maintained by the org (never writable through the API)."""
-    return tuple(
-        FieldDef(
-            name,
-            kind,
-            label,
-            updateable=False,
-            createable=False,
-            nillable=False,
-            defaulted_on_create=True,
-        )
-        for name, kind, label in (
-            ("IsDeleted", "boolean", "Deleted"),
-            ("CreatedDate", "datetime", "Created Date"),
-            ("LastModifiedDate", "datetime", "Last Modified Date"),
-            ("SystemModstamp", "datetime", "System Modstamp"),
-        )
+    """Fields every object has, maintained by the org (never writable through the API).
+
+    ``LastModifiedById`` is the user of the last write: the integration user
+    (:data:`~.ids.USER_ID`) for every API write.
+    """
+    return (
+        _system_field("IsDeleted", "boolean", "Deleted"),
+        _system_field("CreatedDate", "datetime", "Created Date"),
+        _system_field("LastModifiedDate", "datetime", "Last Modified Date"),
+        _system_field(
+            "LastModifiedById",
+            "reference",
+            "Last Modified By ID",
+            length=18,
+            reference_to="User",
+            relationship_name="LastModifiedBy",
+        ),
+        _system_field("SystemModstamp", "datetime", "System Modstamp"),
     )
 
 

@@ -14,10 +14,19 @@ from typing import Any
 
 from connectors.sandbox.soql import FieldPath
 
-__all__ = ["TEXT_TYPES", "FieldDef", "FieldPath", "ObjectDef", "OrgSchema", "Row"]
+__all__ = ["SYSTEM_FIELDS", "TEXT_TYPES", "FieldDef", "FieldPath", "ObjectDef", "OrgSchema", "Row"]
 
 #: A stored record: one value per field, in the order of :attr:`ObjectDef.fields`.
 Row = list[Any]
+#: Fields every object must have: the org maintains them on every write.
+SYSTEM_FIELDS = (
+    "Id",
+    "IsDeleted",
+    "CreatedDate",
+    "LastModifiedDate",
+    "LastModifiedById",
+    "SystemModstamp",
+)
 #: Field types whose values are strings on the wire and in storage.
 TEXT_TYPES = frozenset(
     {"id", "string", "textarea", "picklist", "email", "url", "phone", "reference"}
@@ -93,7 +102,7 @@ class ObjectDef:
         for slot, spec in enumerate(self.fields):
             self.slots[spec.name] = slot
             self._folded[spec.name.casefold()] = spec
-        for required in ("Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp"):
+        for required in SYSTEM_FIELDS:
             if required not in self.slots:
                 raise ValueError(f"{self.name} lacks the system field {required}")
 

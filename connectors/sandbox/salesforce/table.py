@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from connectors.sandbox.salesforce.ids import IdFactory
+from connectors.sandbox.salesforce.ids import USER_ID, IdFactory
 from connectors.sandbox.salesforce.schema import ObjectDef, Row
 from connectors.sandbox.salesforce.values import memo_millis, python_converter
 
@@ -43,8 +43,10 @@ class Table:
         self.IS_DELETED = self.slots["IsDeleted"]
         self.CREATED = self.slots["CreatedDate"]
         self.MODIFIED = self.slots["LastModifiedDate"]
+        self.MODIFIED_BY = self.slots["LastModifiedById"]
         self.MODSTAMP = self.slots["SystemModstamp"]
         self.template[self.IS_DELETED] = False
+        self.template[self.MODIFIED_BY] = USER_ID
         #: slot of each unique / external-id field -> casefolded value -> ids holding it
         self._keys: dict[int, dict[str, list[str]]] = {
             self.slots[f.name]: {} for f in obj.fields if f.unique or f.external_id
@@ -119,11 +121,14 @@ class Table:
 
     def touch(self, row: Row, now: datetime, given: frozenset[str] = frozenset()) -> None:
         """After a write: derived fields, then LastModifiedDate and SystemModstamp = ``now``
-        (unless the write set them itself: only the Python API may)."""
+        and LastModifiedById = the integration user (unless the write set them itself:
+        only the Python API may)."""
         if self.obj.derive is not None:
             self.obj.derive(row, self.slots, given)
         if "LastModifiedDate" not in given:
             row[self.MODIFIED] = now
+        if "LastModifiedById" not in given:
+            row[self.MODIFIED_BY] = USER_ID
         if "SystemModstamp" not in given:
             row[self.MODSTAMP] = now
 
@@ -149,7 +154,8 @@ class Table:
         """A new row from typed Python values, with a fresh id and defaulted timestamps.
 
         Missing ``CreatedDate`` is ``now``; missing ``LastModifiedDate`` is the created
-        instant; missing ``SystemModstamp`` is the last-modified one.
+        instant; missing ``SystemModstamp`` is the last-modified one; missing
+        ``LastModifiedById`` is the integration user (the template's value).
         """
         steps, given = self.python_plan(tuple(fields))
         row = self.template.copy()
@@ -164,6 +170,8 @@ class Table:
             row[self.MODSTAMP] = row[self.MODIFIED]
         if row[self.IS_DELETED] is None:
             row[self.IS_DELETED] = False
+        if row[self.MODIFIED_BY] is None:
+            row[self.MODIFIED_BY] = USER_ID
         if self.obj.derive is not None:
             self.obj.derive(row, self.slots, given)
         return row

@@ -18,7 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from connectors.sandbox.salesforce.errors import RecordError
-from connectors.sandbox.salesforce.ids import parse_id
+from connectors.sandbox.salesforce.ids import USER_PREFIX, parse_id
 from connectors.sandbox.salesforce.schema import FieldDef
 
 __all__ = [
@@ -166,7 +166,7 @@ def python_converter(
     if kind == "datetime":
         return instant or memo_millis()
     if kind == "reference":
-        return _reference_converter()
+        return _reference_converter(users=spec.reference_to == "User")
     if kind == "picklist":
         shared = {v: v for v in spec.picklist}
         return lambda v: shared.get(v, v) if isinstance(v, str) else _to_str(v)
@@ -191,9 +191,10 @@ def _to_str(value: Any) -> str:
     return value
 
 
-def _reference_converter() -> Callable[[Any], str]:
+def _reference_converter(*, users: bool = False) -> Callable[[Any], str]:
     """Canonical 18-character ids for 15- or 18-character references (memoised: seeds
-    point many rows at the same few accounts)."""
+    point many rows at the same few accounts). With ``users``, only User ids: users are
+    not stored, so their key prefix is all there is to check."""
     known: dict[str, str] = {}
 
     def convert(value: Any) -> str:
@@ -202,6 +203,8 @@ def _reference_converter() -> Callable[[Any], str]:
             canonical = parse_id(_to_str(value))
             if canonical is None:
                 raise ValueError(f"malformed Salesforce id {value!r}")
+            if users and canonical[:3] != USER_PREFIX:
+                raise ValueError(f"{value!r} is not a User id (those start with {USER_PREFIX})")
             if len(known) < 50_000:
                 known[value] = canonical
         return canonical

@@ -4,8 +4,10 @@ A :class:`WriteBatch` plans each create / update / upsert / delete of one API ca
 checks everything (field names, writability, types, required fields, references,
 uniqueness, record state) and draws the injected ``lock`` fault, raising
 :class:`~.errors.RecordError`; nothing is written until :meth:`WriteBatch.commit`, so an
-``allOrNone`` collection that fails anywhere writes nothing. The caller holds the sandbox
-lock from the first plan to the commit.
+``allOrNone`` collection that fails anywhere writes nothing. The commit stamps each record
+with the integration user as ``LastModifiedById`` and adds one event per write to the
+sandbox's write journal. The caller holds the sandbox lock from the first plan to the
+commit.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from connectors.sandbox.core import WriteAction, WriteEvent
 from connectors.sandbox.salesforce.errors import (
     AmbiguousKey,
     RecordError,
@@ -23,7 +26,7 @@ from connectors.sandbox.salesforce.errors import (
     not_found,
     unable_to_lock_row,
 )
-from connectors.sandbox.salesforce.ids import parse_id
+from connectors.sandbox.salesforce.ids import USER_PREFIX, parse_id
 from connectors.sandbox.salesforce.schema import FieldDef, ObjectDef, Row
 from connectors.sandbox.salesforce.table import Table
 from connectors.sandbox.salesforce.values import from_json, millis
@@ -36,18 +39,29 @@ __all__ = ["PlannedWrite", "WriteBatch"]
 
 @dataclass
 class PlannedWrite:
-    """One validated write: a new row, or slot values for (or the deletion of) a row."""
+    """One validated write: a new row, or slot values for (or the deletion of) a row.
+
+    ``sent`` holds the fields as the request gave them (for the write journal).
+    """
 
     table: Table
     row: Row
     values: dict[int, Any]
     given: frozenset[str]
+    sent: dict[str, Any]
     created: bool = False
     delete: bool = False
 
     @property
     def record_id(self) -> str:
         return str(self.row[self.table.ID])
+
+    @property
+    def action(self) -> WriteAction:
+        """What the write does to the record, as the journal says it."""
+        if self.created:
+            return "create"
+        return "delete" if self.delete else "update"
 
 
 class WriteBatch:
@@ -68,21 +82,21 @@ class WriteBatch:
     def create(self, sobject: str, body: Mapping[str, Any]) -> PlannedWrite:
         """Plan an insert of a JSON record."""
         table = self.org.table(sobject)
-        values, given = self._values(table.obj, body, creating=True)
+        values, given, sent = self._values(table.obj, body, creating=True)
         row = table.template.copy()
         for slot, value in values.items():
             row[slot] = value
         row[table.ID] = table.new_id()
         self._check_unique(table, row[table.ID], values)
-        return self._planned(PlannedWrite(table, row, values, given, created=True))
+        return self._planned(PlannedWrite(table, row, values, given, sent, created=True))
 
     def update(self, sobject: str, record_id: Any, body: Mapping[str, Any]) -> PlannedWrite:
         """Plan an update of a live record from a JSON body."""
         table = self.org.table(sobject)
         row = self._existing(table, record_id)
-        values, given = self._values(table.obj, body, creating=False)
+        values, given, sent = self._values(table.obj, body, creating=False)
         self._check_unique(table, row[table.ID], values)
-        return self._planned(PlannedWrite(table, row, values, given))
+        return self._planned(PlannedWrite(table, row, values, given, sent))
 
     def upsert(self, sobject: str, field: str, key: Any, body: Mapping[str, Any]) -> PlannedWrite:
         """Plan an update of the record whose external id ``field`` is ``key``, else a create."""
@@ -110,6 +124,7 @@ class WriteBatch:
             planned = self.update(sobject, matches[0][table.ID], body)
         else:
             planned = self.create(sobject, {**body, spec.name: key})
+            planned.sent = {k: v for k, v in body.items() if k != "attributes"}  # key aside
         self._claimed[claim] = planned.record_id
         return planned
 
@@ -118,14 +133,16 @@ class WriteBatch:
         table = self.org.table(sobject)
         row = self._existing(table, record_id)
         return self._planned(
-            PlannedWrite(table, row, {table.IS_DELETED: True}, frozenset(), delete=True)
+            PlannedWrite(table, row, {table.IS_DELETED: True}, frozenset(), {}, delete=True)
         )
 
     # --- committing ----------------------------------------------------------------------
 
     def commit(self) -> None:
-        """Write every planned write, stamped with the sandbox clock (milliseconds)."""
-        now = millis(self.org.sandbox.now())
+        """Write every planned write, stamped with the sandbox clock (milliseconds) and the
+        integration user, and journal each."""
+        sandbox = self.org.sandbox
+        now = millis(sandbox.now())
         for planned in self.planned:
             table, row = planned.table, planned.row
             if planned.created:
@@ -135,6 +152,10 @@ class WriteBatch:
             else:
                 table.change(row, planned.values)
                 table.touch(row, now, planned.given)
+        sandbox.journal.extend(
+            WriteEvent("salesforce", p.table.obj.name, p.record_id, p.sent, now, p.action)
+            for p in self.planned
+        )
 
     # --- checks --------------------------------------------------------------------------
 
@@ -160,12 +181,15 @@ class WriteBatch:
 
     def _values(
         self, obj: ObjectDef, body: Mapping[str, Any], *, creating: bool
-    ) -> tuple[dict[int, Any], frozenset[str]]:
+    ) -> tuple[dict[int, Any], frozenset[str], dict[str, Any]]:
+        """Stored values by slot, the canonical names given, and the body's fields as sent."""
         values: dict[int, Any] = {}
         given: set[str] = set()
+        sent: dict[str, Any] = {}
         for key, raw in body.items():
             if key == "attributes" or (not creating and key.casefold() == "id"):
                 continue
+            sent[key] = raw
             spec = obj.get(key)
             if spec is None:
                 raise invalid_field(key, obj.name)
@@ -200,7 +224,7 @@ class WriteBatch:
                 f"Required fields are missing: [{', '.join(missing)}]",
                 missing,
             )
-        return values, frozenset(given)
+        return values, frozenset(given), sent
 
     def _reference(self, spec: FieldDef, raw: str) -> str:
         record_id = parse_id(raw)
@@ -208,7 +232,7 @@ class WriteBatch:
             raise malformed_id(spec.label, raw, [spec.name])
         target = self.org.schema.object(spec.reference_to or "")
         if target is None:  # users are not modelled: any well-formed User id will do
-            if record_id[:3] != "005":
+            if record_id[:3] != USER_PREFIX:
                 raise RecordError(
                     "FIELD_INTEGRITY_EXCEPTION",
                     f"{spec.label}: id value of incorrect type: {raw}",

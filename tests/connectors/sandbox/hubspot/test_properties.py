@@ -23,6 +23,7 @@ def test_definitions_describe_the_deal_properties(hs: HubSpot) -> None:
         "dealstage": "enumeration", "pipeline": "enumeration", "closedate": "datetime",
         "hs_is_closed": "bool", "hs_is_closed_won": "bool", "createdate": "datetime",
         "hs_lastmodifieddate": "datetime", "hs_object_id": "number", "description": "string",
+        "hs_updated_by_user_id": "number",
         "partner_company_id": "string", "practice": "enumeration",
         "co_sell_direction": "enumeration", "paid_amount": "number", "paid_date": "date",
         "cost": "number", "registration_status": "enumeration", "protected_until": "date",
@@ -55,7 +56,7 @@ def test_company_definitions(hs: HubSpot) -> None:
     found = {p.name: p for p in hs.crm.properties.core_api.get_all("companies").results}
     assert set(found) == {
         "name", "domain", "type", "industry", "country", "partner_tier",
-        "createdate", "hs_lastmodifieddate", "hs_object_id",
+        "createdate", "hs_lastmodifieddate", "hs_object_id", "hs_updated_by_user_id",
     }  # fmt: skip
     assert [o.value for o in found["type"].options] == [
         "PROSPECT", "PARTNER", "RESELLER", "VENDOR", "OTHER",
