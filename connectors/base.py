@@ -110,6 +110,13 @@ class RecordUpdate:
     values: Mapping[str, Any]
 
 
+@dataclass(frozen=True)
+class RecordCreate:
+    """Field values of one new record, keyed by CRM field name."""
+
+    values: Mapping[str, Any]
+
+
 class WriteOutcome(StrEnum):
     """What happened to one record of a batched write."""
 
@@ -120,7 +127,7 @@ class WriteOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class WriteResult:
-    """The result of writing one record."""
+    """The result of writing one record (for a create: the new record's id, ``""`` if none)."""
 
     id: str
     outcome: WriteOutcome
@@ -142,6 +149,8 @@ class CrmConnector(Protocol):
     #: True when deleted records arrive through ``changed_since`` (flagged ``IsDeleted``);
     #: False when they must be read with ``deleted_since``.
     deletes_in_stream: bool
+    #: The most records one write request takes (200 sObject Collections, 100 HubSpot).
+    write_batch_size: int
 
     def describe(self, object_name: str | None = None) -> Mapping[str, FieldInfo]:
         """Every field of the object (or of a related object), by CRM field name."""
@@ -166,6 +175,10 @@ class CrmConnector(Protocol):
 
     def update(self, updates: Sequence[RecordUpdate]) -> list[WriteResult]:
         """Write in batches of the API maximum; one result per update, in input order."""
+        ...
+
+    def create(self, records: Sequence[RecordCreate]) -> list[WriteResult]:
+        """Create in batches of the API maximum; one result per record, in input order."""
         ...
 
     @property

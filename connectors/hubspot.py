@@ -18,6 +18,7 @@ a request; a 207 partial failure becomes one result per record.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -46,6 +47,7 @@ from connectors.base import (
     DeletedRecord,
     FieldInfo,
     FieldKind,
+    RecordCreate,
     RecordPage,
     RecordUpdate,
     Watermark,
@@ -171,6 +173,7 @@ class HubSpotConnector(CountedCalls):
 
     crm = CRM
     deletes_in_stream = False
+    write_batch_size = BATCH_LIMIT
 
     def __init__(self, config: HubSpotConfig) -> None:
         self.config = config
@@ -179,17 +182,19 @@ class HubSpotConnector(CountedCalls):
         self._calls = 0
         self.retries = 0
         self._client: HubSpot | None = None
+        self._client_lock = threading.Lock()
         self._companies: dict[str, dict[str, Any]] = {}
         self._describe_cache: dict[str, dict[str, FieldInfo]] = {}
 
     @property
     def client(self) -> HubSpot:
-        if self._client is None:
-            # No urllib3 retries: they would sleep on Retry-After beneath our own retry layer.
-            self._client = HubSpot(
-                access_token=self._token, host=self.config.base_url, retry=Retry(total=False)
-            )
-        return self._client
+        with self._client_lock:  # concurrent writers share one client
+            if self._client is None:
+                # No urllib3 retries: they would sleep on Retry-After beneath our own retries.
+                self._client = HubSpot(
+                    access_token=self._token, host=self.config.base_url, retry=Retry(total=False)
+                )
+            return self._client
 
     def _call(self, fn: Callable[[HubSpot], Any]) -> Any:
         """One API call with retries; errors translated; an expired token refreshed once."""
@@ -515,6 +520,64 @@ class HubSpotConnector(CountedCalls):
             page = self._raw(call)
             results.extend(_batch_results(chunk, page))
         return results
+
+    def create(self, records: Sequence[RecordCreate]) -> list[WriteResult]:
+        """Batch create, 100 inputs a request; results matched by ``objectWriteTraceId``."""
+        results: list[WriteResult] = []
+        for start in range(0, len(records), BATCH_LIMIT):
+            chunk = records[start : start + BATCH_LIMIT]
+            # A plain body: the client's model has no objectWriteTraceId, which HubSpot
+            # echoes on each result, and results need not come back in input order.
+            body = {
+                "inputs": [
+                    {
+                        "properties": {k: to_wire(v) for k, v in r.values.items()},
+                        "associations": [],
+                        "objectWriteTraceId": str(index),
+                    }
+                    for index, r in enumerate(chunk)
+                ]
+            }
+
+            def call(hs: HubSpot, body: Any = body) -> Any:
+                return hs.crm.deals.batch_api.create(
+                    body, _preload_content=False, _request_timeout=self.config.timeout_seconds
+                )
+
+            results.extend(_created(len(chunk), self._raw(call)))
+        return results
+
+
+def _created(count: int, page: Mapping[str, Any]) -> list[WriteResult]:
+    """Per-input results of a batch create, in input order.
+
+    Results carry the trace id we sent; refused inputs are reported without one, in input
+    order, so they are matched to the inputs left over.
+    """
+    made: dict[int, str] = {}
+    for result in page.get("results") or []:
+        trace = str(result.get("objectWriteTraceId", ""))
+        if trace.isdigit():
+            made[int(trace)] = str(result.get("id"))
+    errors = list(page.get("errors") or [])
+    out: list[WriteResult] = []
+    for index in range(count):
+        if index in made:
+            out.append(WriteResult(made[index], WriteOutcome.OK))
+            continue
+        error = errors.pop(0) if errors else {}
+        outcome = (
+            WriteOutcome.RETRY if error.get("category") == "RATE_LIMITS" else WriteOutcome.REJECTED
+        )
+        out.append(
+            WriteResult(
+                "",
+                outcome,
+                code=error.get("category", "UNKNOWN"),
+                message=error.get("message", "HubSpot did not report on this input"),
+            )
+        )
+    return out
 
 
 def _primary(

@@ -8,6 +8,7 @@ here: the message-level retry (the queue) or a person deals with those.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from connectors.errors import QuotaExhausted, RateLimited, Transient
 __all__ = ["CountedCalls", "RetryPolicy", "call_with_retries", "is_retryable"]
 
 T = TypeVar("T")
+_COUNT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,8 @@ class CountedCalls:
         """``call`` counted, its errors translated, retried per ``policy``."""
 
         def attempt() -> T:
-            self._calls += 1
+            with _COUNT_LOCK:  # writers may call from several threads
+                self._calls += 1
             try:
                 return call()
             except Exception as exc:

@@ -16,6 +16,7 @@ An ``http://`` instance URL (the sandbox) is reached through a transport adapter
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,7 @@ from connectors.base import (
     DeletedRecord,
     FieldInfo,
     FieldKind,
+    RecordCreate,
     RecordPage,
     RecordUpdate,
     Watermark,
@@ -180,6 +182,7 @@ class SalesforceConnector(CountedCalls):
 
     crm = CRM
     deletes_in_stream = True
+    write_batch_size = COLLECTION_LIMIT
 
     def __init__(self, config: SalesforceConfig) -> None:
         self.config = config
@@ -187,6 +190,7 @@ class SalesforceConnector(CountedCalls):
         self._calls = 0
         self.retries = 0
         self._client: Salesforce | None = None
+        self._login_lock = threading.Lock()
         self._describe_cache: dict[str, dict[str, FieldInfo]] = {}
 
     # --- plumbing ---------------------------------------------------------------------
@@ -228,9 +232,10 @@ class SalesforceConnector(CountedCalls):
 
     @property
     def client(self) -> Salesforce:
-        if self._client is None:
-            self._client = call_with_retries(self.config.retry, self._login, self._note_retry)
-        return self._client
+        with self._login_lock:  # concurrent writers share one login
+            if self._client is None:
+                self._client = call_with_retries(self.config.retry, self._login, self._note_retry)
+            return self._client
 
     def _call(self, fn: Callable[[Salesforce], Any]) -> Any:
         """One API call with retries; errors translated; an expired session renewed once."""
@@ -376,39 +381,50 @@ class SalesforceConnector(CountedCalls):
 
     def update(self, updates: Sequence[RecordUpdate]) -> list[WriteResult]:
         """sObject Collections updates, 200 a request, ``allOrNone=false``."""
+        return self._collections(
+            "PATCH", [{"id": u.id, **u.values} for u in updates], [u.id for u in updates]
+        )
+
+    def create(self, records: Sequence[RecordCreate]) -> list[WriteResult]:
+        """sObject Collections creates, 200 a request, ``allOrNone=false``."""
+        return self._collections("POST", [dict(r.values) for r in records], None)
+
+    def _collections(
+        self, method: str, records: Sequence[Mapping[str, Any]], ids: Sequence[str] | None
+    ) -> list[WriteResult]:
         results: list[WriteResult] = []
-        for start in range(0, len(updates), COLLECTION_LIMIT):
-            chunk = updates[start : start + COLLECTION_LIMIT]
+        for start in range(0, len(records), COLLECTION_LIMIT):
+            chunk = records[start : start + COLLECTION_LIMIT]
             body = dumps_exact(
                 {
                     "allOrNone": False,
-                    "records": [
-                        {"attributes": {"type": self.object_name}, "id": u.id, **u.values}
-                        for u in chunk
-                    ],
+                    "records": [{"attributes": {"type": self.object_name}, **r} for r in chunk],
                 }
             )
 
             def call(sf: Salesforce, body: Any = body) -> Any:
                 return sf.restful(
                     "composite/sobjects",
-                    method="PATCH",
+                    method=method,
                     data=body,
                     timeout=self.config.timeout_seconds,
                 )
 
             answer = self._call(call)
-            results.extend(self._results(chunk, answer))
+            chunk_ids = ids[start : start + COLLECTION_LIMIT] if ids is not None else None
+            results.extend(self._results(len(chunk), chunk_ids, answer))
         return results
 
     @staticmethod
-    def _results(chunk: Sequence[RecordUpdate], answer: Any) -> list[WriteResult]:
-        if not isinstance(answer, list) or len(answer) != len(chunk):
+    def _results(count: int, ids: Sequence[str] | None, answer: Any) -> list[WriteResult]:
+        """Per-record results in input order (Collections answers in input order)."""
+        if not isinstance(answer, list) or len(answer) != count:
             raise Transient("sObject Collections answered with a malformed result", crm=CRM)
         out: list[WriteResult] = []
-        for update, item in zip(chunk, answer, strict=True):
+        for index, item in enumerate(answer):
+            record_id = ids[index] if ids is not None else str(item.get("id") or "")
             if item.get("success"):
-                out.append(WriteResult(update.id, WriteOutcome.OK))
+                out.append(WriteResult(record_id, WriteOutcome.OK))
                 continue
             errors = item.get("errors") or [{}]
             code = errors[0].get("statusCode")
@@ -417,7 +433,7 @@ class SalesforceConnector(CountedCalls):
             )
             out.append(
                 WriteResult(
-                    update.id,
+                    record_id,
                     outcome,
                     code=code,
                     message=errors[0].get("message"),
