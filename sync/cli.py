@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -170,33 +170,127 @@ def _format(value: str) -> str:
     return value
 
 
+def _store(settings: Settings) -> Any:
+    from sync.store import ensure_schema, make_engine, session_factory
+
+    ensure_schema(settings.store.url)
+    return session_factory(make_engine(settings.store.url))
+
+
 @app.command("sync")
 def sync_command(
     crm: Annotated[str, typer.Option(help="salesforce, hubspot or all.")] = "all",
     full: Annotated[bool, typer.Option(help="Re-read everything.")] = False,
+    no_push: Annotated[
+        bool, typer.Option("--no-push", help="Only pull: leave the write-back queue as is.")
+    ] = False,
     fmt: FormatOption = "table",
 ) -> None:
-    """One pull cycle, inline: mirror changed CRM records into the store."""
+    """One cycle, inline: mirror changed CRM records into the store, then push what the CRM
+    must show (registration, commission and payout fields)."""
     from sync.crm import links
     from sync.output import render
     from sync.progress import pull_progress
     from sync.pull import pull
-    from sync.store import ensure_schema, make_engine, session_factory
+    from sync.push import push
 
     settings = _settings()
     fmt = _format(fmt)
     configured = links(settings, crm)
-    ensure_schema(settings.store.url)
-    factory = session_factory(make_engine(settings.store.url))
+    factory = _store(settings)
     reports = []
+    pushes = []
     for link in configured:
         with pull_progress(link.connector.crm) as on_page:
             reports.append(pull(factory, link.connector, link.mapping, full=full, on_page=on_page))
+        if not no_push:
+            pushes.append(
+                push(
+                    factory,
+                    link.connector,
+                    link.mapping,
+                    concurrency=settings.sync.push_concurrency,
+                )
+            )
     rows = [r.as_dict() for r in reports]
-    typer.echo(render(rows, fmt, title="pull"))
+    pushed = [p.as_dict() for p in pushes]
+    if fmt == "json":  # one document: {"pull": [...], "push": [...]}
+        _echo_json({"pull": rows, "push": pushed})
+    else:
+        typer.echo(render(rows, fmt, title="pull"))
+        if pushed:
+            typer.echo(render(pushed, fmt, title="push"))
     for report in reports:
         for reason, count in report.quarantine_reasons.most_common():
             typer.echo(f"{report.crm}: {count} record(s) quarantined: {reason}", err=True)
+    _warn_rejections(pushes)
+
+
+def _echo_json(document: Any) -> None:
+    import json
+
+    from sync.output import plain
+
+    typer.echo(json.dumps(plain(document), indent=2, ensure_ascii=False))
+
+
+def _warn_rejections(pushes: list[Any]) -> None:
+    for report in pushes:
+        for code, count in sorted(report.rejections.items()):
+            typer.echo(
+                f"{report.crm}: {count} write(s) rejected: {code} (see: partnersync push --status)",
+                err=True,
+            )
+
+
+@app.command("push")
+def push_command(
+    crm: Annotated[str, typer.Option(help="salesforce, hubspot or all.")] = "all",
+    status: Annotated[
+        bool, typer.Option("--status", help="Show the write-back queue instead of pushing.")
+    ] = False,
+    retry_rejected: Annotated[
+        bool,
+        typer.Option(
+            "--retry-rejected", help="Queue rejected writes again (after fixing the cause)."
+        ),
+    ] = False,
+    fmt: FormatOption = "table",
+) -> None:
+    """Write the outbox to the CRM: only mapped fields that differ, in API-sized batches."""
+    from datetime import UTC, datetime
+
+    from sync.crm import links
+    from sync.output import render
+    from sync.push import push, reopen_rejected
+    from sync.store import Crm
+    from sync.writeback import outbox_status
+
+    settings = _settings()
+    fmt = _format(fmt)
+    configured = links(settings, crm)
+    factory = _store(settings)
+    if status:
+        counts, attention = outbox_status(
+            factory, [Crm(link.connector.crm) for link in configured], now=datetime.now(UTC)
+        )
+        if fmt == "json":
+            _echo_json({"queue": counts, "attention": attention})
+            return
+        typer.echo(render(counts, fmt, title="write-back queue"))
+        if attention:
+            typer.echo(render(attention, fmt, title="rejected and retrying"))
+        return
+    if retry_rejected:
+        for link in configured:
+            count = reopen_rejected(factory, Crm(link.connector.crm))
+            typer.echo(f"{link.connector.crm}: {count} rejected write(s) queued again", err=True)
+    reports = [
+        push(factory, link.connector, link.mapping, concurrency=settings.sync.push_concurrency)
+        for link in configured
+    ]
+    typer.echo(render([r.as_dict() for r in reports], fmt, title="push"))
+    _warn_rejections(reports)
 
 
 mappings_app = typer.Typer(help="Declarative field mappings.", no_args_is_help=True)
@@ -228,11 +322,29 @@ def mappings_check(
 
 @mappings_app.command("preview")
 def mappings_preview(
-    crm: Annotated[str, typer.Option(help="salesforce or hubspot.")],
-    limit: Annotated[int, typer.Option(help="Records to show.")] = 20,
+    crm: Annotated[str, typer.Option(help="salesforce, hubspot or all.")] = "all",
+    limit: Annotated[int, typer.Option(help="Records to show (0: all).", min=0)] = 20,
+    fmt: FormatOption = "table",
 ) -> None:
-    """Dry run: the writes a push would make."""
-    _not_built("mappings preview", "write-back")
+    """Dry run: the writes a push would make (record, field, CRM value now, value to write)."""
+    from sync.crm import links
+    from sync.output import render
+    from sync.writeback import preview_writes
+
+    settings = _settings()
+    fmt = _format(fmt)
+    configured = links(settings, crm)
+    factory = _store(settings)
+    rows = []
+    for link in configured:
+        rows.extend(preview_writes(factory, link.mapping, limit=limit or None))
+    if fmt == "json":
+        _echo_json(rows)
+        return
+    if not rows:
+        typer.echo("nothing to write: the CRM already shows every staged value", err=True)
+        return
+    typer.echo(render(rows, fmt, title="writes a push would make"))
 
 
 # --- the partner program (later issues) -------------------------------------------------

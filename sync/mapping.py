@@ -79,6 +79,7 @@ INBOUND: Mapping[str, _Kind] = MappingProxyType(
         "paid_amount": _MONEY,
         "paid_date": _DATE,
         "cost": _MONEY,
+        "modified_by": _TEXT,  # who last changed the record: named in drift audits only
     }
 )
 

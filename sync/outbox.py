@@ -9,6 +9,7 @@ values once, however many changes came before it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -17,10 +18,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sync.mapping import OUTBOUND
+from sync.coerce import COERCERS
+from sync.mapping import OUTBOUND, CompiledMapping
 from sync.store import OPEN_OUTBOX_STATUSES, Opportunity, OutboxEntry, OutboxStatus
 
-__all__ = ["desired_values", "plain_value", "stage"]
+__all__ = ["Target", "crm_targets", "desired_values", "plain_value", "stage"]
 
 
 def plain_value(value: Any) -> Any:
@@ -85,3 +87,27 @@ def desired_values(session: Session, opportunity_id: int) -> dict[str, Any]:
     for desired in rows:
         merged.update(desired)
     return merged
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one CRM field must show: the value for the wire and its comparable text."""
+
+    value: Any
+    canonical: str | None
+
+
+def crm_targets(mapping: CompiledMapping, desired: Mapping[str, Any]) -> dict[str, Target]:
+    """CRM field -> :class:`Target` for every outbound field whose source is in ``desired``.
+
+    ``canonical`` compares with ``Opportunity.crm_values`` (what the CRM holds), however the
+    CRM formats the value (``10.5`` for ``10.50``, epoch milliseconds for a date).
+    """
+    targets: dict[str, Target] = {}
+    for crm_field, value in mapping.outbound_values(desired).items():
+        spec = mapping.outbound[crm_field]
+        typed = value
+        if value is not None and spec.values is None:
+            typed = COERCERS[spec.kind.coerce](value)
+        targets[crm_field] = Target(typed, spec.canonical(typed))
+    return targets

@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import CrmConnector, CrmRecord, RecordPage, Watermark
+from sync.drift import Pulled, correct_drift, load_synced
 from sync.log import get_logger
 from sync.mapping import CompiledMapping, RecordMappingError
 from sync.store import Crm, Opportunity, Partner, QuarantinedRecord, SyncState, transaction
@@ -56,6 +57,7 @@ class PullReport:
     deleted: int = 0
     quarantined: int = 0
     released: int = 0
+    drifted: int = 0
     api_calls: int = 0
     seconds: float = 0.0
     quarantine_reasons: Counter[str] = field(default_factory=Counter)
@@ -151,6 +153,8 @@ class _PageWriter:
         gone: list[CrmRecord] = []
         outbound = list(self.mapping.outbound.values())
         stored = self._stored_versions([r.id for r in page.records])
+        synced = load_synced(self.session, self.crm, [r.id for r in page.records])
+        pulled: dict[str, Pulled] = {}
         for record in page.records:
             if _deleted_flag(record):
                 gone.append(record)
@@ -175,6 +179,10 @@ class _PageWriter:
                     }
                 )
                 continue
+            crm_values = {
+                spec.crm_field: spec.canonical(record.values.get(spec.crm_field))
+                for spec in outbound
+            }
             row = {name: values.get(name) for name in _MIRRORED}
             row.update(
                 crm=self.crm,
@@ -183,14 +191,15 @@ class _PageWriter:
                 crm_modified_at=record.modified_at,
                 deleted=False,
                 deleted_at=None,
-                crm_values={
-                    spec.crm_field: spec.canonical(record.values.get(spec.crm_field))
-                    for spec in outbound
-                },
+                crm_values=crm_values,
                 first_seen_at=now,
                 updated_at=now,
             )
             rows.append(row)
+            if record.id in synced:
+                pulled[record.id] = Pulled(
+                    crm_values, record.modified_at, values.get("modified_by")
+                )
         table = Opportunity.__table__
         if rows:
             update_columns = [c for c in rows[0] if c not in ("crm", "crm_id", "first_seen_at")]
@@ -202,6 +211,10 @@ class _PageWriter:
                 )
             )
             report.released += released.rowcount or 0  # type: ignore[attr-defined]
+        if pulled:  # after the upsert: crm_values now hold what the CRM shows
+            report.drifted += correct_drift(
+                self.session, self.crm, self.mapping, synced, pulled, now
+            )
         if bad:
             self._quarantine(bad)
         if gone:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,10 +23,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import CrmConnector, RecordUpdate, WriteOutcome, WriteResult
-from connectors.errors import RateLimited, Transient
-from sync.coerce import COERCERS
+from connectors.errors import AuthExpired, ConfigurationError, CrmError, RateLimited, Transient
 from sync.log import get_logger
-from sync.mapping import CompiledMapping, OutboundField
+from sync.mapping import CompiledMapping
+from sync.outbox import crm_targets, stage
 from sync.store import (
     OPEN_OUTBOX_STATUSES,
     AuditEntity,
@@ -37,11 +38,11 @@ from sync.store import (
     transaction,
 )
 
-__all__ = ["PlannedWrite", "PushReport", "plan_writes", "push"]
+__all__ = ["PlannedWrite", "PushReport", "plan_writes", "push", "reopen_rejected"]
 
 log = get_logger("sync.push")
 
-#: Outbox rows read per round (the connector splits them into API-sized batches).
+#: Outbox rows read per round (sent in API-sized batches, ``concurrency`` at a time).
 ROUND_ROWS = 2_000
 RETRY_BASE = timedelta(seconds=30)
 RETRY_MAX = timedelta(hours=1)
@@ -49,7 +50,7 @@ RETRY_MAX = timedelta(hours=1)
 
 @dataclass
 class PushReport:
-    """What one push did."""
+    """What one push did. ``unchanged`` rows needed no call: the CRM already agreed."""
 
     crm: str
     considered: int = 0
@@ -60,6 +61,7 @@ class PushReport:
     rejected: int = 0
     api_calls: int = 0
     seconds: float = 0.0
+    rejections: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -70,18 +72,13 @@ class PlannedWrite:
     """One record's fields to write: CRM field -> (value now in the CRM, value to write)."""
 
     entry_id: int
+    opportunity_id: int
     crm_id: str
     changes: Mapping[str, tuple[str | None, Any]]
     desired: Mapping[str, Any]
 
-
-def _typed(spec: OutboundField, value: Any) -> Any:
-    """A stored desired value (JSON text) back to its type for the wire."""
-    if value is None:
-        return None
-    if spec.values is not None:
-        return value
-    return COERCERS[spec.kind.coerce](value)
+    def update(self) -> RecordUpdate:
+        return RecordUpdate(self.crm_id, {name: new for name, (_, new) in self.changes.items()})
 
 
 def plan_writes(
@@ -90,38 +87,63 @@ def plan_writes(
     """What a push would send for these outbox rows: only fields that differ."""
     plans: list[PlannedWrite] = []
     for entry, opportunity in entries:
-        wanted = mapping.outbound_values(entry.desired)
         current = opportunity.crm_values or {}
-        changes: dict[str, tuple[str | None, Any]] = {}
-        for crm_field, value in wanted.items():
-            spec = mapping.outbound[crm_field]
-            typed = _typed(spec, value)
-            if spec.canonical(typed) != current.get(crm_field):
-                changes[crm_field] = (current.get(crm_field), typed)
-        plans.append(PlannedWrite(entry.id, entry.crm_id, changes, dict(entry.desired)))
+        changes = {
+            crm_field: (current.get(crm_field), target.value)
+            for crm_field, target in crm_targets(mapping, entry.desired).items()
+            if target.canonical != current.get(crm_field)
+        }
+        plans.append(
+            PlannedWrite(entry.id, opportunity.id, entry.crm_id, changes, dict(entry.desired))
+        )
     return plans
 
 
-def _due(session: Session, crm: Crm, now: datetime, after_id: int, limit: int) -> list[Any]:
-    return list(
-        session.execute(
-            select(OutboxEntry, Opportunity)
-            .join(Opportunity, Opportunity.id == OutboxEntry.opportunity_id)
-            .where(
-                OutboxEntry.crm == crm,
-                OutboxEntry.status.in_(OPEN_OUTBOX_STATUSES),
-                or_(OutboxEntry.next_attempt_at.is_(None), OutboxEntry.next_attempt_at <= now),
-                OutboxEntry.id > after_id,
-            )
-            .order_by(OutboxEntry.id)
-            .limit(limit)
-        ).tuples()
+def due_entries(
+    session: Session, crm: Crm, now: datetime | None, after_id: int, limit: int
+) -> list[tuple[OutboxEntry, Opportunity]]:
+    """Open outbox rows of ``crm`` after ``after_id`` (only those due at ``now``, if given)."""
+    query = (
+        select(OutboxEntry, Opportunity)
+        .join(Opportunity, Opportunity.id == OutboxEntry.opportunity_id)
+        .where(
+            OutboxEntry.crm == crm,
+            OutboxEntry.status.in_(OPEN_OUTBOX_STATUSES),
+            OutboxEntry.id > after_id,
+        )
+        .order_by(OutboxEntry.id)
+        .limit(limit)
     )
+    if now is not None:
+        query = query.where(
+            or_(OutboxEntry.next_attempt_at.is_(None), OutboxEntry.next_attempt_at <= now)
+        )
+    return list(session.execute(query).tuples())
 
 
 def _backoff(attempts: int) -> timedelta:
     delay: timedelta = RETRY_BASE * (2 ** max(attempts - 1, 0))
     return min(delay, RETRY_MAX)
+
+
+def _send(connector: CrmConnector, chunk: Sequence[RecordUpdate]) -> list[WriteResult]:
+    """One API-sized batch; a failure of the whole request becomes each record's result.
+
+    Transient trouble and rate limits that outlasted the connector's own retries mean
+    "later"; the CRM refusing the request itself (not one record) rejects each record with
+    its code and message. Configuration and authentication errors stop the push.
+    """
+    try:
+        return connector.update(chunk)
+    except (ConfigurationError, AuthExpired):
+        raise
+    except (Transient, RateLimited) as exc:
+        outcome, code = WriteOutcome.RETRY, exc.code or type(exc).__name__
+        message = str(exc)
+    except CrmError as exc:
+        outcome, code = WriteOutcome.REJECTED, exc.code or "REQUEST_REFUSED"
+        message = str(exc)
+    return [WriteResult(u.id, outcome, code=code, message=message) for u in chunk]
 
 
 def push(
@@ -131,42 +153,44 @@ def push(
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     round_rows: int = ROUND_ROWS,
+    concurrency: int = 1,
 ) -> PushReport:
-    """Drain the open outbox rows of ``connector``'s CRM that are due now."""
+    """Drain the open outbox rows of ``connector``'s CRM that are due now.
+
+    Each round reads up to ``round_rows`` rows, sends the records with something to change
+    in batches of the API maximum (``concurrency`` requests in flight), and records every
+    record's outcome in one transaction.
+    """
     crm = Crm(connector.crm)
     report = PushReport(crm=crm.value)
     started = time.perf_counter()
     calls_before = connector.calls
+    allowed = set(mapping.outbound)
+    size = connector.write_batch_size
     last_id = 0
-    while True:
-        now = clock()
-        with factory() as session:
-            due = _due(session, crm, now, last_id, round_rows)
-            plans = plan_writes(mapping, due)
-        if not due:
-            break
-        last_id = due[-1][0].id
-        report.considered += len(plans)
-        to_send = [p for p in plans if p.changes]
-        unchanged = [p for p in plans if not p.changes]
-        updates = [
-            RecordUpdate(p.crm_id, {field: new for field, (_, new) in p.changes.items()})
-            for p in to_send
-        ]
-        for update in updates:
-            stray = set(update.values) - set(mapping.outbound)
-            if stray:  # the push can only write fields named in [outbound]
-                raise RuntimeError(f"refusing to write unmapped fields: {sorted(stray)}")
-        results: list[WriteResult] = []
-        failure: Exception | None = None
-        if updates:
-            try:
-                results = connector.update(updates)
-            except (Transient, RateLimited) as exc:
-                failure = exc
-        report.sent += len(updates)
-        with transaction(factory) as session:
-            _record(session, mapping, unchanged, to_send, results, failure, now, report)
+    with ThreadPoolExecutor(max(concurrency, 1), thread_name_prefix="push") as pool:
+        while True:
+            now = clock()
+            with factory() as session:
+                due = due_entries(session, crm, now, last_id, round_rows)
+                plans = plan_writes(mapping, due)
+            if not due:
+                break
+            last_id = due[-1][0].id
+            report.considered += len(plans)
+            to_send = [p for p in plans if p.changes]
+            updates = [p.update() for p in to_send]
+            for one in updates:
+                stray = set(one.values) - allowed
+                if stray:  # the push can only write fields named in [outbound]
+                    raise RuntimeError(f"refusing to write unmapped fields: {sorted(stray)}")
+            chunks = [updates[i : i + size] for i in range(0, len(updates), size)]
+            results: dict[str, WriteResult] = {}
+            for answer in pool.map(lambda chunk: _send(connector, chunk), chunks):
+                results.update((r.id, r) for r in answer)
+            report.sent += len(updates)
+            with transaction(factory) as session:
+                _record(session, mapping, plans, results, now, report)
     report.api_calls = connector.calls - calls_before
     report.seconds = time.perf_counter() - started
     log.info("push.done", **{k: v for k, v in report.as_dict().items() if k != "seconds"},
@@ -177,38 +201,37 @@ def push(
 def _record(
     session: Session,
     mapping: CompiledMapping,
-    unchanged: Sequence[PlannedWrite],
-    sent: Sequence[PlannedWrite],
-    results: Sequence[WriteResult],
-    failure: Exception | None,
+    plans: Sequence[PlannedWrite],
+    results: Mapping[str, WriteResult],
     now: datetime,
     report: PushReport,
 ) -> None:
     """Store each record's outcome; a row whose desired values moved on stays open."""
-    ids = [p.entry_id for p in (*unchanged, *sent)]
+    ids = [p.entry_id for p in plans]
     entries = {e.id: e for e in session.scalars(select(OutboxEntry).where(OutboxEntry.id.in_(ids)))}
-    by_crm_id = {r.id: r for r in results}
-    for plan in unchanged:
+    written_ok = [p for p in plans if p.changes and p.crm_id in results and results[p.crm_id].ok]
+    opportunities = {
+        o.id: o
+        for o in session.scalars(
+            select(Opportunity).where(Opportunity.id.in_([p.opportunity_id for p in written_ok]))
+        )
+    }
+    for plan in plans:
         entry = entries[plan.entry_id]
-        if entry.desired == plan.desired:
-            entry.status = OutboxStatus.DONE
+        if not plan.changes:
             report.unchanged += 1
-            report.done += 1
-    for plan in sent:
-        entry = entries[plan.entry_id]
-        result = by_crm_id.get(plan.crm_id)
-        if failure is not None or result is None:
-            code = getattr(failure, "code", None) or "NO_RESULT"
-            _retry(entry, now, code, str(failure) if failure else "no result for this record")
-            report.retry += 1
-            continue
+            result: WriteResult | None = WriteResult(plan.crm_id, WriteOutcome.OK)
+        else:
+            result = results.get(plan.crm_id)
+        if result is None:  # the CRM answered without this record: try again later
+            result = WriteResult(plan.crm_id, WriteOutcome.RETRY, "NO_RESULT", "no result")
         if result.outcome is WriteOutcome.OK:
-            opportunity = session.get(Opportunity, entry.opportunity_id)
-            if opportunity is not None:
+            opportunity = opportunities.get(plan.opportunity_id)
+            if opportunity is not None and plan.changes:
                 written = {
-                    field: mapping.outbound[field].canonical(new)
-                    for field, (_, new) in plan.changes.items()
-                }
+                    name: mapping.outbound[name].canonical(new)
+                    for name, (_, new) in plan.changes.items()
+                }  # echo suppression: the CRM now holds these
                 opportunity.crm_values = {**(opportunity.crm_values or {}), **written}
             if entry.desired == plan.desired:
                 entry.status = OutboxStatus.DONE
@@ -218,23 +241,81 @@ def _record(
             _retry(entry, now, result.code or "RETRY", result.message or "")
             report.retry += 1
         else:
-            entry.status = OutboxStatus.REJECTED
-            entry.attempts += 1
-            entry.last_error_code = result.code
-            entry.last_error_message = result.message
+            _reject(session, entry, plan, result, now)
+            report.rejected += 1
+            code = result.code or "REJECTED"
+            report.rejections[code] = report.rejections.get(code, 0) + 1
+
+
+def _reject(
+    session: Session, entry: OutboxEntry, plan: PlannedWrite, result: WriteResult, now: datetime
+) -> None:
+    """Keep the CRM's refusal on the row and in the audit log; never retried blindly."""
+    entry.status = OutboxStatus.REJECTED
+    entry.attempts += 1
+    entry.last_error_code = result.code
+    entry.last_error_message = (result.message or "")[:2000]
+    session.add(
+        AuditEntry(
+            at=now,
+            actor=f"push:{entry.crm}",
+            entity_kind=AuditEntity.OPPORTUNITY,
+            entity_id=str(entry.opportunity_id),
+            action="crm_write_rejected",
+            before={name: old for name, (old, _) in plan.changes.items()},
+            after={
+                "crm_id": entry.crm_id,
+                "values": {name: _jsonable(new) for name, (_, new) in plan.changes.items()},
+                "code": result.code,
+                "fields": list(result.fields),
+            },
+            reason=result.message,
+        )
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    return value if value is None or isinstance(value, str | int | bool) else str(value)
+
+
+def reopen_rejected(factory: sessionmaker[Session], crm: Crm, *, actor: str = "cli") -> int:
+    """Queue rejected writes again (once the cause is fixed in the CRM); returns how many.
+
+    Each rejected row's values go into the record's open row, under any value staged since
+    (newer wins); the rejected row is closed and the audit log says it was requeued.
+    """
+    reopened = 0
+    with transaction(factory) as session:
+        rows = session.execute(
+            select(OutboxEntry, Opportunity)
+            .join(Opportunity, Opportunity.id == OutboxEntry.opportunity_id)
+            .where(OutboxEntry.crm == crm, OutboxEntry.status == OutboxStatus.REJECTED)
+            .order_by(OutboxEntry.id.desc())
+        ).tuples()
+        for entry, opportunity in rows:
+            open_row = session.scalars(
+                select(OutboxEntry).where(
+                    OutboxEntry.crm == crm,
+                    OutboxEntry.crm_id == entry.crm_id,
+                    OutboxEntry.status.in_(OPEN_OUTBOX_STATUSES),
+                )
+            ).first()
+            newer = open_row.desired if open_row is not None else {}
+            stage(session, opportunity, {k: v for k, v in entry.desired.items() if k not in newer})
+            entry.status = OutboxStatus.DONE
             session.add(
                 AuditEntry(
-                    at=now,
-                    actor=f"push:{entry.crm}",
+                    actor=actor,
                     entity_kind=AuditEntity.OPPORTUNITY,
                     entity_id=str(entry.opportunity_id),
-                    action="crm_write_rejected",
-                    before=None,
-                    after={"fields": sorted(plan.changes), "code": result.code},
-                    reason=result.message,
+                    action="crm_write_requeued",
+                    before={"status": "rejected", "code": entry.last_error_code},
+                    after={"status": "pending", "values": dict(entry.desired)},
+                    reason="rejected write queued again",
                 )
             )
-            report.rejected += 1
+            reopened += 1
+    return reopened
 
 
 def _retry(entry: OutboxEntry, now: datetime, code: str, message: str) -> None:

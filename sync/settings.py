@@ -145,10 +145,12 @@ class HubSpotSettings(_Section):
 
 
 class SyncSettings(_Section):
-    """Pull cadence: how often, and how far back each incremental read overlaps (seconds)."""
+    """Pull cadence: how often, and how far back each incremental read overlaps (seconds);
+    how many write batches the push keeps in flight at once."""
 
     interval_seconds: int = Field(default=60, ge=1)
     lookback_seconds: int = Field(default=10, ge=0)
+    push_concurrency: int = Field(default=4, ge=1, le=16)
 
 
 class ProgramSettings(_Section):
