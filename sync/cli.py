@@ -392,9 +392,35 @@ _group(
 app.command("report", context_settings=_PASS_THROUGH, help="Named reports (not built yet).")(
     _placeholder("report", "reporting")
 )
-app.command("audit", context_settings=_PASS_THROUGH, help="The audit log (not built yet).")(
-    _placeholder("audit", "the audit log")
-)
+
+
+@app.command("audit")
+def audit_command(
+    entity: Annotated[
+        str | None, typer.Option(help="Entity kind: opportunity, registration, payout, ...")
+    ] = None,
+    entity_id: Annotated[str | None, typer.Option("--id", help="Entity id.")] = None,
+    action: Annotated[
+        str | None, typer.Option(help="Only this action, e.g. crm_drift, crm_write_rejected.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Rows to show, newest first.", min=1)] = 100,
+    fmt: FormatOption = "table",
+) -> None:
+    """The audit log: who changed what, when, before and after, and why."""
+    from sync.audit import audit_rows
+    from sync.output import render
+
+    settings = _settings()
+    fmt = _format(fmt)
+    rows = audit_rows(
+        _store(settings), entity=entity, entity_id=entity_id, action=action, limit=limit
+    )
+    if fmt == "json":
+        _echo_json(rows)
+    elif rows:
+        typer.echo(render(rows, fmt, title="audit log"))
+    else:
+        typer.echo("no audit rows match", err=True)
 
 
 # --- entry point ------------------------------------------------------------------------

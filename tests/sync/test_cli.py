@@ -98,6 +98,10 @@ def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
     result = run_cli("demo", "--records", "50", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "50 Salesforce opportunities and 50 HubSpot deals" in result.stdout
+    assert "0 drifted, and the push after it needs 0 API calls" in result.stdout
+    assert "the pull saw 1 drifted record, the push restored it in 1 call (now Approved)" in (
+        result.stdout
+    )
     assert (tmp_path / "partnersync.db").exists()
 
 

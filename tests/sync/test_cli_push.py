@@ -104,3 +104,39 @@ def test_push_with_an_unreachable_crm_fails_cleanly(
     assert "Traceback" not in refused.stderr
     assert "not-a-session" not in refused.stderr
     assert open_rows(factory, "salesforce") == 5
+
+
+def test_drift_shows_in_the_audit_log(
+    tmp_path: Path, sandbox: Sandbox, sandbox_server: SandboxServer
+) -> None:
+    """A hand edit in HubSpot: `sync` restores it, `audit` names the field and the user."""
+    seed_hubspot(sandbox, 10)
+    store_url = f"sqlite:///{tmp_path / 'ps.db'}"
+    env = _env(sandbox_server, store_url)
+    repo = Path(__file__).resolve().parents[2]
+    assert run_cli("sync", "--crm", "hubspot", cwd=repo, env=env).returncode == 0
+    stage_all(_factory(store_url), "hubspot")
+    assert run_cli("push", "--crm", "hubspot", cwd=repo, env=env).returncode == 0
+    deal = sorted(str(i) for i in sandbox.hubspot.table("deals")._by_id)[2]
+    sandbox.hubspot.update("deals", deal, {"payout_reference": "typo"}, by_user=77)
+
+    cycle = run_cli("sync", "--crm", "hubspot", "--format", "json", cwd=repo, env=env)
+    assert cycle.returncode == 0, cycle.stderr
+    report = json.loads(cycle.stdout)
+    assert report["pull"][0]["drifted"] == 1
+    assert (report["push"][0]["sent"], report["push"][0]["api_calls"]) == (1, 1)
+    record = sandbox.hubspot.get("deals", deal)
+    assert record is not None
+    assert record["properties"]["payout_reference"] != "typo"
+
+    audit = run_cli("audit", "--action", "crm_drift", "--format", "json", cwd=repo, env=env)
+    assert audit.returncode == 0, audit.stderr
+    [row] = json.loads(audit.stdout)
+    assert row["entity"] == "opportunity"
+    assert row["actor"] == "hubspot:77"
+    assert row["after"]["values"] == {"payout_reference": "typo"}
+    assert "payout_reference changed in hubspot by 77" in row["reason"]
+
+    bad = run_cli("audit", "--entity", "spaceship", cwd=repo, env=env)
+    assert bad.returncode == 2
+    assert "--entity must be one of" in bad.stderr
