@@ -177,6 +177,17 @@ def _store(settings: Settings) -> Any:
     return session_factory(make_engine(settings.store.url))
 
 
+def _crm_command(crm: str, fmt: str) -> tuple[Settings, str, list[Any], Any]:
+    """What every CRM command starts with: settings, the checked format, the CRM links
+    (connector + mapping) named by ``--crm``, and a session factory on the store."""
+    from sync.crm import links
+
+    settings = _settings()
+    fmt = _format(fmt)
+    configured = links(settings, crm)
+    return settings, fmt, configured, _store(settings)
+
+
 @app.command("sync")
 def sync_command(
     crm: Annotated[str, typer.Option(help="salesforce, hubspot or all.")] = "all",
@@ -188,16 +199,12 @@ def sync_command(
 ) -> None:
     """One cycle, inline: mirror changed CRM records into the store, then push what the CRM
     must show (registration, commission and payout fields)."""
-    from sync.crm import links
     from sync.output import render
     from sync.progress import pull_progress
     from sync.pull import pull
     from sync.push import push
 
-    settings = _settings()
-    fmt = _format(fmt)
-    configured = links(settings, crm)
-    factory = _store(settings)
+    settings, fmt, configured, factory = _crm_command(crm, fmt)
     reports = []
     pushes = []
     for link in configured:
@@ -260,16 +267,12 @@ def push_command(
     """Write the outbox to the CRM: only mapped fields that differ, in API-sized batches."""
     from datetime import UTC, datetime
 
-    from sync.crm import links
     from sync.output import render
     from sync.push import push, reopen_rejected
     from sync.store import Crm
     from sync.writeback import outbox_status
 
-    settings = _settings()
-    fmt = _format(fmt)
-    configured = links(settings, crm)
-    factory = _store(settings)
+    settings, fmt, configured, factory = _crm_command(crm, fmt)
     if status:
         counts, attention = outbox_status(
             factory, [Crm(link.connector.crm) for link in configured], now=datetime.now(UTC)
@@ -327,14 +330,10 @@ def mappings_preview(
     fmt: FormatOption = "table",
 ) -> None:
     """Dry run: the writes a push would make (record, field, CRM value now, value to write)."""
-    from sync.crm import links
     from sync.output import render
     from sync.writeback import preview_writes
 
-    settings = _settings()
-    fmt = _format(fmt)
-    configured = links(settings, crm)
-    factory = _store(settings)
+    _, fmt, configured, factory = _crm_command(crm, fmt)
     rows = []
     for link in configured:
         rows.extend(preview_writes(factory, link.mapping, limit=limit or None))
