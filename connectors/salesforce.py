@@ -113,7 +113,8 @@ def _flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     for key, value in record.items():
         if key == "attributes":
             continue
-        if isinstance(value, Mapping) and "attributes" in value:
+        # dict, not Mapping: decoded JSON is always a dict, and the ABC check is slow.
+        if isinstance(value, dict) and "attributes" in value:
             flat.update(_flatten(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
