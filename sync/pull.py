@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +30,7 @@ from connectors.base import CrmConnector, CrmRecord, RecordPage, Watermark
 from sync.log import get_logger
 from sync.mapping import CompiledMapping, RecordMappingError
 from sync.store import Crm, Opportunity, Partner, QuarantinedRecord, SyncState, transaction
+from sync.store.bulk import upsert
 
 __all__ = ["PullReport", "pull"]
 
@@ -73,22 +74,6 @@ def _insert(session: Session, table: Table) -> Any:
     if dialect == "sqlite":
         return sqlite.insert(table)
     raise NotImplementedError(f"no upsert for the {dialect} dialect")
-
-
-def _upsert(
-    session: Session,
-    table: Table,
-    rows: Sequence[dict[str, Any]],
-    keys: Sequence[str],
-    update_columns: Iterable[str],
-) -> None:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE as one executemany (the statement compiles once)."""
-    statement = _insert(session, table)
-    statement = statement.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={name: statement.excluded[name] for name in update_columns},
-    )
-    session.execute(statement, list(rows))
 
 
 class _PartnerIndex:
@@ -194,7 +179,7 @@ class _PageWriter:
         table = Opportunity.__table__
         if rows:
             update_columns = [c for c in rows[0] if c not in ("crm", "crm_id", "first_seen_at")]
-            _upsert(self.session, table, rows, ("crm", "crm_id"), update_columns)  # type: ignore[arg-type]
+            upsert(self.session, table, rows, ("crm", "crm_id"), update_columns)  # type: ignore[arg-type]
             released = self.session.execute(
                 delete(QuarantinedRecord).where(
                     QuarantinedRecord.crm == self.crm,
