@@ -109,15 +109,12 @@ class SalesforceConfig:
 
 def _flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"Account": {"Name": "x"}}`` -> ``{"Account.Name": "x"}`` (``attributes`` dropped)."""
-    flat: dict[str, Any] = {}
-    for key, value in record.items():
-        if key == "attributes":
-            continue
-        # dict, not Mapping: decoded JSON is always a dict, and the ABC check is slow.
-        if isinstance(value, dict) and "attributes" in value:
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
+    flat = {f"{prefix}{key}": value for key, value in record.items()} if prefix else dict(record)
+    flat.pop(f"{prefix}attributes", None)
+    # dict, not Mapping: decoded JSON is always a dict, and the ABC check is slow.
+    related = [k for k, v in flat.items() if isinstance(v, dict) and "attributes" in v]
+    for key in related:
+        flat.update(_flatten(flat.pop(key), f"{key}."))
     return flat
 
 

@@ -41,6 +41,7 @@ _MIRRORED = (
     "is_won", "close_date", "practice", "direction", "partner_ref", "paid_amount",
     "paid_date", "cost",
 )  # fmt: skip
+_UNMAPPED: dict[str, Any] = dict.fromkeys(_MIRRORED)
 
 
 @dataclass
@@ -160,7 +161,7 @@ class _PageWriter:
                     }
                 )
                 continue
-            row = {name: values.get(name) for name in _MIRRORED}
+            row = {**_UNMAPPED, **values}  # apply_inbound gives only mirrored names
             row.update(
                 crm=self.crm,
                 crm_id=record.id,

@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Dialect, Table
@@ -63,8 +64,10 @@ def upsert(
     unique = _last_per_key(rows, keys)
     try:
         values = [
-            _converted([row[name] for row in unique], process)
-            for name, process in zip(plan.columns, plan.processors, strict=True)
+            _converted(column, process)
+            for column, process in zip(
+                _transposed(unique, plan.columns), plan.processors, strict=True
+            )
         ]
     except (TypeError, ValueError, LookupError) as exc:
         # What session.execute() raises for a value its column refuses.
@@ -78,8 +81,15 @@ def upsert(
 def _last_per_key(
     rows: Sequence[Mapping[str, Any]], keys: Sequence[str]
 ) -> Sequence[Mapping[str, Any]]:
-    by_key = {tuple(row[k] for k in keys): row for row in rows}
+    by_key = dict(zip(map(itemgetter(*keys), rows), rows, strict=True))
     return rows if len(by_key) == len(rows) else list(by_key.values())
+
+
+def _transposed(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[list[Any]]:
+    """The values of each named column, in row order (lists: psycopg adapts them as arrays)."""
+    if len(names) == 1:
+        return [[row[names[0]] for row in rows]]
+    return list(map(list, zip(*map(itemgetter(*names), rows), strict=True)))
 
 
 def _converted(values: list[Any], process: _Processor) -> list[Any]:
