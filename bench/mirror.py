@@ -3,8 +3,9 @@
 Prints, for N records (default 100,000) per CRM:
 
 - the bare reads, nothing stored (the baselines): Salesforce ``query_all_iter`` over the
-  same fields; HubSpot ``basic_api.get_page`` over the same properties, companies
-  associated (the mirror also reads the companies themselves: a few more calls);
+  same fields through a stock client (and, for reference, the connector's own client);
+  HubSpot ``basic_api.get_page`` over the same properties, companies associated (the
+  mirror also reads the companies themselves: a few more calls);
 - the full mirror into SQLite and into PostgreSQL: records/s and the ratio to its CRM's
   bare read;
 - API calls next to the floor (ceil(N/2000) Salesforce pages; ceil(N/100) HubSpot pages);
@@ -28,6 +29,7 @@ import uuid
 from pathlib import Path
 
 import orjson
+from simple_salesforce import Salesforce
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -35,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.sandbox import start_sandbox
 from connectors.hubspot import HubSpotConfig, HubSpotConnector
 from connectors.salesforce import SalesforceConfig, SalesforceConnector
+from connectors.transport import session_for
 from sync.log import configure_logging
 from sync.mapping import load_mapping
 from sync.pull import pull
@@ -69,9 +72,14 @@ def mirror(crm: str, url: str, store_url: str) -> dict[str, float]:
     }
 
 
-def bare_read(url: str) -> tuple[int, float]:
+def bare_read(url: str, *, stock: bool = True) -> tuple[int, float]:
+    """``query_all_iter`` over the mirror's fields: through a stock simple-salesforce client
+    (OrderedDict decoding: the baseline) or, ``stock=False``, the connector's own client."""
     sf = connector("salesforce", url)
     assert isinstance(sf, SalesforceConnector)
+    session, instance_url = session_for(url)
+    client = Salesforce(instance_url=instance_url, session_id="sandbox", session=session,
+                        version=sf.config.api_version) if stock else sf.client  # fmt: skip
     fields = ", ".join(
         dict.fromkeys(
             [
@@ -85,7 +93,7 @@ def bare_read(url: str) -> tuple[int, float]:
     started = time.perf_counter()
     count = sum(
         1
-        for _ in sf.client.query_all_iter(
+        for _ in client.query_all_iter(
             f"SELECT {fields} FROM Opportunity ORDER BY SystemModstamp, Id", include_deleted=True
         )
     )
@@ -181,6 +189,11 @@ def main() -> None:
                     f"bare {crm} {label} read: {count:,} records in {bare_seconds:.2f} s "
                     f"= {bare_rates[crm]:,.0f}/s (baseline)"
                 )
+            count, bare_seconds = bare_read(url, stock=False)
+            print(
+                f"  (the connector's own client, plain-dict decoding: {bare_seconds:.2f} s "
+                f"= {count / bare_seconds:,.0f}/s)"
+            )
             print(
                 f"{'mirror':<24}{'records':>9}{'seconds':>9}{'rec/s':>9}{'vs bare':>9}"
                 f"{'calls':>7}{'floor':>7}{'no-change calls':>17}{'its ms':>8}"
