@@ -253,8 +253,8 @@ class _PageWriter:
 def _read_ahead(pages: Iterator[RecordPage]) -> Generator[RecordPage, None, None]:
     """Fetch the next page in a thread while the current one is stored (one page ahead).
 
-    The watermark is still committed only after its page is stored, so an interruption
-    loses at most the page read ahead, which the next run reads again.
+    The watermark is still committed only with the pages before it, so an interruption
+    loses at most the pages read since the last commit, which the next run reads again.
     """
     handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
     stop = threading.Event()
