@@ -44,7 +44,6 @@ _MIRRORED = (
     "is_won", "close_date", "practice", "direction", "partner_ref", "paid_amount",
     "paid_date", "cost",
 )  # fmt: skip
-_UNMAPPED: dict[str, Any] = dict.fromkeys(_MIRRORED)
 
 #: A transaction commits once its pages hold this many records (one Salesforce page,
 #: twenty HubSpot pages) ...
@@ -170,7 +169,7 @@ class _PageWriter:
                     }
                 )
                 continue
-            row = {**_UNMAPPED, **values}  # apply_inbound gives only mirrored names
+            row = {name: values.get(name) for name in _MIRRORED}
             row.update(
                 crm=self.crm,
                 crm_id=record.id,
