@@ -2,8 +2,12 @@
 
 Prints, for N records (default 100,000) per CRM:
 
-- the bare read: ``query_all_iter`` over the same fields, nothing stored (the baseline);
-- the full mirror into SQLite and into PostgreSQL: records/s and the ratio to the bare read;
+- the bare reads, nothing stored (the baselines): Salesforce ``query_all_iter`` over the
+  same fields through a stock client (and, for reference, the connector's own client);
+  HubSpot ``basic_api.get_page`` over the same properties, companies associated (the
+  mirror also reads the companies themselves: a few more calls);
+- the full mirror into SQLite and into PostgreSQL: records/s and the ratio to its CRM's
+  bare read;
 - API calls next to the floor (ceil(N/2000) Salesforce pages; ceil(N/100) HubSpot pages);
 - peak memory (max RSS of a child process) mirroring 10,000 vs N records;
 - a no-change incremental run: API calls and wall time.
@@ -24,6 +28,8 @@ import time
 import uuid
 from pathlib import Path
 
+import orjson
+from simple_salesforce import Salesforce
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -31,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.sandbox import start_sandbox
 from connectors.hubspot import HubSpotConfig, HubSpotConnector
 from connectors.salesforce import SalesforceConfig, SalesforceConnector
+from connectors.transport import session_for
 from sync.log import configure_logging
 from sync.mapping import load_mapping
 from sync.pull import pull
@@ -65,9 +72,14 @@ def mirror(crm: str, url: str, store_url: str) -> dict[str, float]:
     }
 
 
-def bare_read(url: str) -> tuple[int, float]:
+def bare_read(url: str, *, stock: bool = True) -> tuple[int, float]:
+    """``query_all_iter`` over the mirror's fields: through a stock simple-salesforce client
+    (OrderedDict decoding: the baseline) or, ``stock=False``, the connector's own client."""
     sf = connector("salesforce", url)
     assert isinstance(sf, SalesforceConnector)
+    session, instance_url = session_for(url)
+    client = Salesforce(instance_url=instance_url, session_id="sandbox", session=session,
+                        version=sf.config.api_version) if stock else sf.client  # fmt: skip
     fields = ", ".join(
         dict.fromkeys(
             [
@@ -81,11 +93,36 @@ def bare_read(url: str) -> tuple[int, float]:
     started = time.perf_counter()
     count = sum(
         1
-        for _ in sf.client.query_all_iter(
+        for _ in client.query_all_iter(
             f"SELECT {fields} FROM Opportunity ORDER BY SystemModstamp, Id", include_deleted=True
         )
     )
     return count, time.perf_counter() - started
+
+
+def bare_hubspot_read(url: str) -> tuple[int, float]:
+    """Every deal through ``basic_api.get_page`` (100 a page, companies associated), as the
+    mirror's full read lists them, decoded with orjson like the connector; nothing stored."""
+    hs = connector("hubspot", url)
+    assert isinstance(hs, HubSpotConnector)
+    fields = load_mapping(REPO / "mappings/hubspot.toml").read_fields()
+    props = list(dict.fromkeys([*(f for f in fields if "." not in f), "hs_lastmodifieddate"]))
+    count, after = 0, None
+    started = time.perf_counter()
+    while True:
+        response = hs.client.crm.deals.basic_api.get_page(
+            limit=100,
+            after=after,
+            properties=props,
+            associations=["companies"],
+            archived=False,
+            _preload_content=False,
+        )
+        page = orjson.loads(response.data)
+        count += len(page["results"])
+        after = ((page.get("paging") or {}).get("next") or {}).get("after")
+        if not after:
+            return count, time.perf_counter() - started
 
 
 def postgres_database() -> str:
@@ -140,12 +177,22 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            count, bare_seconds = bare_read(url)
-            bare_rate = count / bare_seconds
             print(f"N = {n:,} per CRM")
+            bare_rates = {}
+            for crm, label, read in (
+                ("salesforce", "query_all_iter", bare_read),
+                ("hubspot", "basic_api.get_page", bare_hubspot_read),
+            ):
+                count, bare_seconds = read(url)
+                bare_rates[crm] = count / bare_seconds
+                print(
+                    f"bare {crm} {label} read: {count:,} records in {bare_seconds:.2f} s "
+                    f"= {bare_rates[crm]:,.0f}/s (baseline)"
+                )
+            count, bare_seconds = bare_read(url, stock=False)
             print(
-                f"bare query_all_iter read: {count:,} records in {bare_seconds:.2f} s "
-                f"= {bare_rate:,.0f}/s (baseline)"
+                f"  (the connector's own client, plain-dict decoding: {bare_seconds:.2f} s "
+                f"= {count / bare_seconds:,.0f}/s)"
             )
             print(
                 f"{'mirror':<24}{'records':>9}{'seconds':>9}{'rec/s':>9}{'vs bare':>9}"
@@ -161,7 +208,7 @@ def main() -> None:
                         store = f"{POSTGRES}/{pg_names[-1]}"
                     r = mirror(crm, url, store)
                     rate = r["records"] / r["seconds"]
-                    ratio = f"{rate / bare_rate:.2f}" if crm == "salesforce" else "-"
+                    ratio = f"{rate / bare_rates[crm]:.2f}"
                     print(
                         f"{crm + ' -> ' + dialect:<24}{r['records']:>9,.0f}{r['seconds']:>9.2f}"
                         f"{rate:>9,.0f}{ratio:>9}{r['calls']:>7,.0f}{floor:>7,}"

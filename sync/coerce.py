@@ -42,6 +42,8 @@ def _blank(value: Any) -> bool:
 
 def to_text(value: Any) -> str | None:
     """A string, stripped; numbers and booleans as the CRM would show them."""
+    if type(value) is str:  # the common case, first
+        return value.strip() or None
     if _blank(value):
         return None
     if isinstance(value, bool):
@@ -59,6 +61,8 @@ def to_decimal(value: Any) -> Decimal | None:
     A JSON float is converted through its shortest repr (``0.1`` -> ``Decimal("0.1")``),
     which is the exact decimal the CRM sent.
     """
+    if value is None:
+        return None
     if _blank(value):
         return None
     if isinstance(value, bool):
@@ -111,6 +115,8 @@ def to_datetime(value: Any) -> datetime | None:
 
 def to_date(value: Any) -> date | None:
     """A ``date`` from ``YYYY-MM-DD``, or from a date-time / epoch ms (its UTC date)."""
+    if value is None:
+        return None
     if _blank(value):
         return None
     if isinstance(value, datetime):
@@ -131,10 +137,10 @@ def to_date(value: Any) -> date | None:
 
 def to_bool(value: Any) -> bool | None:
     """``True``/``False`` from JSON booleans or the strings ``true``/``false``."""
+    if value is True or value is False:
+        return value
     if _blank(value):
         return None
-    if isinstance(value, bool):
-        return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
     raise CoercionError(f"{value!r} is not true or false")

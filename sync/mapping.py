@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import cached_property, partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -194,6 +195,13 @@ class CompiledMapping:
         names += list(self.outbound)
         return tuple(dict.fromkeys(names))
 
+    @cached_property
+    def _inbound_plan(self) -> tuple[tuple[str, str, Callable[[Any], Any]], ...]:
+        """(name, CRM field, converter) per inbound field: the per-record loop, prepared once."""
+        return tuple(
+            (spec.name, spec.crm_field, _inbound_converter(spec)) for spec in self.inbound.values()
+        )
+
     def apply_inbound(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """partnersync values from raw CRM values; :class:`RecordMappingError` if any is bad.
 
@@ -201,12 +209,11 @@ class CompiledMapping:
         """
         result: dict[str, Any] = {}
         problems: list[str] = []
-        for spec in self.inbound.values():
-            raw = values.get(spec.crm_field)
+        for name, crm_field, convert in self._inbound_plan:
             try:
-                result[spec.name] = _inbound_value(spec, raw)
+                result[name] = convert(values.get(crm_field))
             except CoercionError as exc:
-                problems.append(f"{spec.name} ({spec.crm_field}): {exc}")
+                problems.append(f"{name} ({crm_field}): {exc}")
         if problems:
             raise RecordMappingError(problems)
         stage = (result.get("stage") or "").casefold()
@@ -229,6 +236,13 @@ class CompiledMapping:
                 value = spec.values[str(value)]
             out[spec.crm_field] = value
         return out
+
+
+def _inbound_converter(spec: InboundField) -> Callable[[Any], Any]:
+    """:func:`_inbound_value` for ``spec``; the bare coercer when it has no default or values."""
+    if spec.default is None and spec.values is None and spec.kind.states is None:
+        return COERCERS[spec.kind.coerce]
+    return partial(_inbound_value, spec)
 
 
 def _inbound_value(spec: InboundField, raw: Any) -> Any:

@@ -1,9 +1,11 @@
-"""The mirror: CRM pages -> mapped rows -> the store, one transaction per page.
+"""The mirror: CRM pages -> mapped rows -> the store, a few pages to a transaction.
 
-Each page is mapped through the inbound mapping, upserted in bulk (one statement per page,
-not a query per record), and committed together with the watermark (or full-read cursor)
-that follows it. An interruption at any point therefore resumes exactly after the last
-stored page: no gap, and re-reading a page is harmless because the upsert is idempotent.
+Each page is mapped through the inbound mapping and upserted in bulk (one statement per
+page, not a query per record); a transaction holds pages up to ~2,000 records (one
+Salesforce page, twenty HubSpot pages) and commits them together with the watermark (or
+full-read cursor) that follows the last of them. An interruption at any point therefore
+resumes exactly after the last committed page: no gap, and re-reading a page is harmless
+because the upsert is idempotent.
 
 A record that cannot be mapped goes to quarantine with the reason and the raw payload; the
 rest of the page proceeds, and a later good version of the record leaves quarantine.
@@ -16,10 +18,11 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Table, delete, select, update
@@ -31,8 +34,9 @@ from sync.drift import Pulled, correct_drift, load_synced
 from sync.log import get_logger
 from sync.mapping import CompiledMapping, RecordMappingError
 from sync.store import Crm, Opportunity, Partner, QuarantinedRecord, SyncState, transaction
+from sync.store.bulk import upsert
 
-__all__ = ["PullReport", "pull"]
+__all__ = ["COMMIT_RECORDS", "COMMIT_SECONDS", "PullReport", "pull"]
 
 log = get_logger("sync.pull")
 
@@ -41,6 +45,12 @@ _MIRRORED = (
     "is_won", "close_date", "practice", "direction", "partner_ref", "paid_amount",
     "paid_date", "cost",
 )  # fmt: skip
+
+#: A transaction commits once its pages hold this many records (one Salesforce page,
+#: twenty HubSpot pages) ...
+COMMIT_RECORDS = 2_000
+#: ... or once it has been open this long (seconds), whichever comes first.
+COMMIT_SECONDS = 2.0
 
 
 @dataclass
@@ -75,22 +85,6 @@ def _insert(session: Session, table: Table) -> Any:
     if dialect == "sqlite":
         return sqlite.insert(table)
     raise NotImplementedError(f"no upsert for the {dialect} dialect")
-
-
-def _upsert(
-    session: Session,
-    table: Table,
-    rows: Sequence[dict[str, Any]],
-    keys: Sequence[str],
-    update_columns: Iterable[str],
-) -> None:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE as one executemany (the statement compiles once)."""
-    statement = _insert(session, table)
-    statement = statement.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={name: statement.excluded[name] for name in update_columns},
-    )
-    session.execute(statement, list(rows))
 
 
 class _PartnerIndex:
@@ -203,7 +197,7 @@ class _PageWriter:
         table = Opportunity.__table__
         if rows:
             update_columns = [c for c in rows[0] if c not in ("crm", "crm_id", "first_seen_at")]
-            _upsert(self.session, table, rows, ("crm", "crm_id"), update_columns)  # type: ignore[arg-type]
+            upsert(self.session, table, rows, ("crm", "crm_id"), update_columns)  # type: ignore[arg-type]
             released = self.session.execute(
                 delete(QuarantinedRecord).where(
                     QuarantinedRecord.crm == self.crm,
@@ -271,8 +265,8 @@ class _PageWriter:
 def _read_ahead(pages: Iterator[RecordPage]) -> Generator[RecordPage, None, None]:
     """Fetch the next page in a thread while the current one is stored (one page ahead).
 
-    The watermark is still committed only after its page is stored, so an interruption
-    loses at most the page read ahead, which the next run reads again.
+    The watermark is still committed only with the pages before it, so an interruption
+    loses at most the pages read since the last commit, which the next run reads again.
     """
     handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
     stop = threading.Event()
@@ -320,6 +314,17 @@ def _state(session: Session, crm: Crm, obj: str) -> SyncState:
     return state
 
 
+def _advance(state: SyncState, page: RecordPage, full_read: bool, now: datetime) -> None:
+    """Move the resume point past ``page``, in the transaction that stores it."""
+    if page.watermark is not None:
+        state.watermark = page.watermark.modified_at
+        state.watermark_id = page.watermark.record_id
+    if full_read:
+        state.cursor = page.cursor
+        if page.cursor is None:
+            state.last_full_at = now
+
+
 def pull(
     factory: sessionmaker[Session],
     connector: CrmConnector,
@@ -328,8 +333,14 @@ def pull(
     full: bool = False,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     on_page: Callable[[PullReport], None] | None = None,
+    commit_records: int = COMMIT_RECORDS,
+    commit_seconds: float = COMMIT_SECONDS,
 ) -> PullReport:
-    """Mirror changed (or, with ``full``, all) records of ``connector`` into the store."""
+    """Mirror changed (or, with ``full``, all) records of ``connector`` into the store.
+
+    Pages are committed once they hold ``commit_records`` records or ``commit_seconds``
+    have passed since their transaction began; ``on_page`` is called after each commit.
+    """
     crm = Crm(connector.crm)
     obj = connector.object_name
     started = time.perf_counter()
@@ -352,19 +363,22 @@ def pull(
 
     pages = _read_ahead(connector.changed_since(watermark, fields, cursor))
     with closing(pages):  # stops the read-ahead thread however the loop ends
-        for page in pages:
-            now = clock()
+        for first in pages:
+            # Pages share a transaction up to commit_records records or commit_seconds (a
+            # Salesforce page fills one; HubSpot's 100-record pages are grouped), and it
+            # commits them with the watermark and cursor that follow the last of them.
+            deadline = time.monotonic() + commit_seconds
+            written = 0
             with transaction(factory) as session:
-                _PageWriter(session, crm, mapping, partners).write(page, report, now)
-                state = _state(session, crm, obj)
-                if page.watermark is not None:
-                    state.watermark = page.watermark.modified_at
-                    state.watermark_id = page.watermark.record_id
-                if full_read:
-                    state.cursor = page.cursor
-                    if page.cursor is None:
-                        state.last_full_at = now
-            report.pages += 1
+                writer = _PageWriter(session, crm, mapping, partners)
+                for page in chain((first,), pages):
+                    now = clock()
+                    writer.write(page, report, now)
+                    _advance(_state(session, crm, obj), page, full_read, now)
+                    report.pages += 1
+                    written += len(page.records)
+                    if written >= commit_records or time.monotonic() >= deadline:
+                        break
             report.api_calls = connector.calls - calls_before
             if on_page is not None:
                 on_page(report)

@@ -118,7 +118,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
                 f"expected a Decimal, got {type(value).__name__} {value!r}: "
                 "money and percents are never floats"
             )
-        number = Decimal(value)
+        number = value if type(value) is Decimal else Decimal(value)
         if not number.is_finite():
             raise ValueError(f"{number} is not a finite number")
         if abs(number) >= self._limit:
@@ -220,7 +220,11 @@ def _plain(value: Any, raw: bool, path: str) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise TypeError(f"{path}: JSON object keys must be strings, got {key!r}")
-            document[key] = _plain(item, raw, f"{path}.{key}")
+            # Text and null, most of a document, need no walk (nor a path for errors).
+            if item is None or type(item) is str:
+                document[key] = item
+            else:
+                document[key] = _plain(item, raw, f"{path}.{key}")
         return document
     if isinstance(value, list | tuple):
         return [_plain(item, raw, f"{path}[{index}]") for index, item in enumerate(value)]

@@ -7,7 +7,7 @@ and hubspot-api-client, and the store is a real database. Only retry sleeps are 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.base import CrmConnector
+from connectors.base import CrmConnector, RecordPage, Watermark
 from connectors.errors import ConfigurationError
 from connectors.hubspot import HubSpotConfig, HubSpotConnector
 from connectors.retry import RetryPolicy
@@ -168,12 +168,70 @@ def test_hubspot_full_load_resumes_from_its_cursor(
         if report.pages == 2:
             raise Killed
 
-    with pytest.raises(Killed):
-        pull(store, hubspot(sandbox_server), HS_MAPPING, on_page=kill)
+    with pytest.raises(Killed):  # one page per transaction: killed after two commits
+        pull(store, hubspot(sandbox_server), HS_MAPPING, on_page=kill, commit_records=100)
     with store() as session:
         assert session.get(SyncState, ("hubspot", "deals")).cursor  # type: ignore[union-attr]
     resumed = pull(store, hubspot(sandbox_server), HS_MAPPING)
     assert resumed.read == 250
+    assert_store_equals_sandbox(store, sandbox, "hubspot")
+
+
+class Killed(Exception):
+    """Stands for the process dying mid-run."""
+
+
+class HubSpotKilledAtPage(HubSpotConnector):
+    """The real connector, whose page stream dies when asked for page ``fatal``."""
+
+    def __init__(self, config: HubSpotConfig, fatal: int) -> None:
+        super().__init__(config)
+        self.fatal = fatal
+
+    def changed_since(
+        self, watermark: Watermark | None, fields: Sequence[str], cursor: str | None = None
+    ) -> Iterator[RecordPage]:
+        for number, page in enumerate(super().changed_since(watermark, fields, cursor), 1):
+            if number == self.fatal:
+                raise Killed
+            yield page
+
+
+def test_hubspot_pages_share_a_transaction_with_their_cursor(
+    sandbox: Sandbox, sandbox_server: SandboxServer, store: sessionmaker[Session]
+) -> None:
+    """HubSpot's 100-record pages commit in groups, each with the cursor after its last page."""
+    seed_hubspot(sandbox, 1_000)
+    commits: list[tuple[int, int]] = []
+    cursors: list[str | None] = []
+
+    def committed(report: PullReport) -> None:
+        commits.append((report.pages, report.upserted))
+        with store() as session:
+            cursors.append(session.get(SyncState, ("hubspot", "deals")).cursor)  # type: ignore[union-attr]
+
+    pull(store, hubspot(sandbox_server), HS_MAPPING, on_page=committed,
+         commit_records=400, commit_seconds=600)  # fmt: skip
+    assert commits == [(4, 400), (8, 800), (10, 1_000)]
+    assert [c is not None for c in cursors] == [True, True, False]
+    assert_store_equals_sandbox(store, sandbox, "hubspot")
+
+
+def test_a_kill_inside_a_multi_page_transaction_resumes_without_gaps(
+    sandbox: Sandbox, sandbox_server: SandboxServer, store: sessionmaker[Session]
+) -> None:
+    """Killed with pages 4-5 written but not committed, the store keeps pages 1-3 and their
+    cursor; the next run reads from page 4 on and the mirror ends complete."""
+    seed_hubspot(sandbox, 750)
+    config = HubSpotConfig(base_url=sandbox_server.url, access_token="sandbox", retry=NO_WAIT)
+    with pytest.raises(Killed):
+        pull(store, HubSpotKilledAtPage(config, fatal=6), HS_MAPPING,
+             commit_records=300, commit_seconds=600)  # fmt: skip
+    assert len(mirrored(store, "hubspot")) == 300
+    with store() as session:
+        assert session.get(SyncState, ("hubspot", "deals")).cursor  # type: ignore[union-attr]
+    resumed = pull(store, hubspot(sandbox_server), HS_MAPPING)
+    assert (resumed.read, resumed.upserted) == (450, 450)
     assert_store_equals_sandbox(store, sandbox, "hubspot")
 
 

@@ -1,0 +1,149 @@
+"""The bulk upsert stores what the ORM would store, refuses what the column types refuse."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import Table, insert, select
+from sqlalchemy.exc import StatementError
+from sqlalchemy.orm import Session
+
+from sync.store import Crm, Opportunity
+from sync.store.bulk import upsert
+from tests.sync.store.rows import unique
+
+TABLE: Table = Opportunity.__table__  # type: ignore[assignment]
+KEYS = ("crm", "crm_id")
+PLUS_TWO = timezone(timedelta(hours=2))
+
+
+def row(**values: Any) -> dict[str, Any]:
+    """An opportunity row as the pull builds it, every column given."""
+    return {
+        "crm": Crm.SALESFORCE,
+        "crm_id": unique("006"),
+        "name": "Bulk deal",
+        "amount": Decimal("12345678.91"),
+        "currency": "EUR",
+        "is_closed": False,
+        "is_won": False,
+        "close_date": date(2026, 3, 31),
+        "direction": "partner_sourced_partner_sold",
+        "cost": None,
+        "crm_modified_at": datetime(2026, 3, 1, 14, 0, 0, 123456, tzinfo=PLUS_TWO),
+        "deleted": False,
+        "deleted_at": None,
+        "crm_values": {"Commission_Accrued__c": Decimal("10.50"), "Payout_Status__c": None},
+        "first_seen_at": datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+        "updated_at": datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+        **values,
+    }
+
+
+def updates(first: dict[str, Any]) -> list[str]:
+    return [c for c in first if c not in ("crm", "crm_id", "first_seen_at")]
+
+
+def stored(session: Session, crm_id: str) -> Opportunity:
+    session.expire_all()
+    found = session.scalar(select(Opportunity).where(Opportunity.crm_id == crm_id))
+    assert found is not None
+    return found
+
+
+def raw(session: Session, crm_id: str) -> tuple[Any, ...]:
+    """The columns as the database holds them (text, scaled integers), not as types read them."""
+    names = ", ".join(c for c in row() if c not in ("crm_id",))
+    result = session.connection().exec_driver_sql(
+        f"SELECT {names} FROM opportunities WHERE crm_id = '{crm_id}'"
+    )
+    return tuple(result.one())
+
+
+def test_values_are_stored_exactly_as_the_orm_stores_them(session: Session) -> None:
+    """Money, instants, dates, enums and JSON land in the same form as through session.execute."""
+    through_orm, through_bulk = row(), row()
+    session.execute(insert(Opportunity), [through_orm])
+    upsert(session, TABLE, [through_bulk], KEYS, updates(through_bulk))
+    assert raw(session, through_bulk["crm_id"]) == raw(session, through_orm["crm_id"])
+    back = stored(session, through_bulk["crm_id"])
+    assert back.amount == Decimal("12345678.91")
+    assert back.crm_modified_at == datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    assert back.crm_modified_at.tzinfo is UTC
+    assert back.crm_values == {"Commission_Accrued__c": "10.50", "Payout_Status__c": None}
+
+
+def test_an_existing_key_is_updated_and_keeps_its_first_seen(session: Session) -> None:
+    """A second upsert of a key updates the given columns and leaves the others alone."""
+    first = row()
+    upsert(session, TABLE, [first], KEYS, updates(first))
+    later = datetime(2026, 4, 1, tzinfo=UTC)
+    again = {**first, "name": "Renamed", "amount": None, "currency": None,
+             "first_seen_at": later, "updated_at": later}  # fmt: skip
+    upsert(session, TABLE, [again], KEYS, updates(again))
+    back = stored(session, first["crm_id"])
+    assert (back.name, back.amount, back.currency) == ("Renamed", None, None)
+    assert (back.first_seen_at, back.updated_at) == (first["first_seen_at"], later)
+
+
+def test_the_last_of_rows_sharing_a_key_wins(session: Session) -> None:
+    """Rows repeating a key in one call leave the last one, as a row-by-row executemany would."""
+    first = row()
+    rows = [first, row(), {**first, "name": "Second"}, {**first, "name": "Third"}]
+    upsert(session, TABLE, rows, KEYS, updates(first))
+    assert stored(session, first["crm_id"]).name == "Third"
+
+
+def test_many_rows_in_one_call(session: Session) -> None:
+    """Thousands of rows, with None, repeated and distinct values, all arrive intact."""
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    rows = [
+        row(amount=Decimal(i) / 100 if i % 3 else None, currency="USD" if i % 3 else None,
+            crm_modified_at=now + timedelta(microseconds=i), first_seen_at=now, updated_at=now,
+            direction=None if i % 2 else "direct_sourced_partner_sold")
+        for i in range(2_500)
+    ]  # fmt: skip
+    upsert(session, TABLE, rows, KEYS, updates(rows[0]))
+    ids = [r["crm_id"] for r in rows]
+    back = {
+        o.crm_id: o for o in session.scalars(select(Opportunity).where(Opportunity.crm_id.in_(ids)))
+    }
+    assert [(back[r["crm_id"]].amount, back[r["crm_id"]].crm_modified_at) for r in rows] == [
+        (r["amount"], r["crm_modified_at"]) for r in rows
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        pytest.param({"amount": 12.5}, "never floats", id="float-money"),
+        pytest.param({"amount": Decimal("0.00001")}, "more than 4 decimal places",
+                     id="excess-decimals"),
+        pytest.param({"currency": "usd"}, "3-letter ISO 4217", id="lowercase-currency"),
+        pytest.param({"crm_modified_at": datetime(2026, 3, 1, 12, 0)}, "naive datetime",
+                     id="naive-instant"),
+        pytest.param({"direction": "sideways"}, "sideways", id="unknown-enum-value"),
+        pytest.param({"crm_values": {"x": 1.5}}, "float", id="float-in-json"),
+    ],
+)  # fmt: skip
+def test_values_the_columns_refuse_are_refused(
+    session: Session, change: dict[str, Any], message: str
+) -> None:
+    """The column types' checks still run: a bad value raises StatementError, nothing stored."""
+    bad = row(**change)
+    with pytest.raises(StatementError, match=message):
+        upsert(session, TABLE, [row(), bad], KEYS, updates(bad))
+
+
+def test_a_value_too_long_is_never_truncated(session: Session) -> None:
+    """A name longer than its column is refused by PostgreSQL and kept whole by SQLite."""
+    long = row(name="x" * 300)
+    if session.get_bind().dialect.name == "postgresql":
+        with pytest.raises(StatementError, match="too long"):
+            upsert(session, TABLE, [long], KEYS, updates(long))
+    else:
+        upsert(session, TABLE, [long], KEYS, updates(long))
+        assert stored(session, long["crm_id"]).name == "x" * 300
