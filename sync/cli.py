@@ -199,6 +199,8 @@ def sync_command(
 ) -> None:
     """One cycle, inline: mirror changed CRM records into the store, then push what the CRM
     must show (registration, commission and payout fields)."""
+    from datetime import timedelta
+
     from sync.output import render
     from sync.progress import pull_progress
     from sync.pull import pull
@@ -209,7 +211,15 @@ def sync_command(
     pushes = []
     for link in configured:
         with pull_progress(link.connector.crm) as on_page:
-            reports.append(pull(factory, link.connector, link.mapping, full=full, on_page=on_page))
+            report = pull(
+                factory,
+                link.connector,
+                link.mapping,
+                full=full,
+                on_page=on_page,
+                deletes_every=timedelta(seconds=settings.sync.deletes_check_seconds),
+            )
+            reports.append(report)
         if not no_push:
             pushes.append(
                 push(

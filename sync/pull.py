@@ -14,6 +14,7 @@ Deleted (Salesforce) and archived (HubSpot) records are marked deleted, never dr
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 import time
@@ -21,11 +22,11 @@ from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import String, Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,6 +36,7 @@ from sync.log import get_logger
 from sync.mapping import CompiledMapping, RecordMappingError
 from sync.store import Crm, Opportunity, Partner, QuarantinedRecord, SyncState, transaction
 from sync.store.bulk import upsert
+from sync.store.types import CurrencyCode, ExactDecimal
 
 __all__ = ["COMMIT_RECORDS", "COMMIT_SECONDS", "PullReport", "pull"]
 
@@ -112,6 +114,35 @@ def _deleted_flag(record: CrmRecord) -> bool:
     return record.values.get("IsDeleted") is True
 
 
+def _column_checks() -> list[tuple[str, Callable[[Any], Any]]]:
+    """For each mirrored column, what refuses a value it cannot hold (money that does not
+    fit exactly, a currency that is not an ISO code, text longer than the column)."""
+    checks: list[tuple[str, Callable[[Any], Any]]] = []
+    for column in Opportunity.__table__.columns:
+        kind = column.type
+        if column.name not in _MIRRORED:
+            continue
+        if isinstance(kind, ExactDecimal):
+            checks.append((column.name, kind.exact))
+        elif isinstance(kind, CurrencyCode):
+            checks.append((column.name, functools.partial(_iso_currency, kind)))
+        elif isinstance(kind, String) and kind.length:
+            checks.append((column.name, functools.partial(_fits_length, kind.length)))
+    return checks
+
+
+def _iso_currency(kind: CurrencyCode, value: Any) -> None:
+    kind.process_bind_param(value, None)  # type: ignore[arg-type]  # no dialect needed
+
+
+def _fits_length(length: int, value: Any) -> None:
+    if isinstance(value, str) and len(value) > length:
+        raise ValueError(f"{len(value)} characters, at most {length} are kept")
+
+
+_COLUMN_CHECKS = _column_checks()
+
+
 def _check_complete(values: Mapping[str, Any]) -> None:
     """Values the store cannot hold are a mapping problem, named like one."""
     problems = []
@@ -122,6 +153,14 @@ def _check_complete(values: Mapping[str, Any]) -> None:
         problems.append(
             f"currency: {money[0]} has no currency (map currency, or give it a default)"
         )
+    for name, check in _COLUMN_CHECKS:
+        value = values.get(name)
+        if value is None:
+            continue
+        try:
+            check(value)
+        except (ValueError, TypeError) as exc:
+            problems.append(f"{name}: {exc}")
     if problems:
         raise RecordMappingError(problems)
 
@@ -335,11 +374,15 @@ def pull(
     on_page: Callable[[PullReport], None] | None = None,
     commit_records: int = COMMIT_RECORDS,
     commit_seconds: float = COMMIT_SECONDS,
+    deletes_every: timedelta = timedelta(0),
 ) -> PullReport:
     """Mirror changed (or, with ``full``, all) records of ``connector`` into the store.
 
     Pages are committed once they hold ``commit_records`` records or ``commit_seconds``
     have passed since their transaction began; ``on_page`` is called after each commit.
+    A CRM whose deletes do not arrive with the changes (HubSpot's archived listing, which
+    cannot be filtered by date) is asked for them on full reads and when ``deletes_every``
+    has passed since the last check, which starts where that check started: none is missed.
     """
     crm = Crm(connector.crm)
     obj = connector.object_name
@@ -383,7 +426,8 @@ def pull(
             if on_page is not None:
                 on_page(report)
 
-    if not connector.deletes_in_stream:
+    deletes_due = deletes_from is None or full_read or run_started - deletes_from >= deletes_every
+    if not connector.deletes_in_stream and deletes_due:
         since = deletes_from or datetime(1970, 1, 1, tzinfo=UTC)
         gone = [(d.id, d.deleted_at) for d in connector.deleted_since(since)]
         with transaction(factory) as session:

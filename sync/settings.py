@@ -146,11 +146,13 @@ class HubSpotSettings(_Section):
 
 class SyncSettings(_Section):
     """Pull cadence: how often, and how far back each incremental read overlaps (seconds);
-    how many write batches the push keeps in flight at once."""
+    how many write batches the push keeps in flight at once; how often a CRM whose deletes
+    come apart from its changes (HubSpot's archived listing) is asked for them."""
 
     interval_seconds: int = Field(default=60, ge=1)
     lookback_seconds: int = Field(default=10, ge=0)
     push_concurrency: int = Field(default=4, ge=1, le=16)
+    deletes_check_seconds: int = Field(default=300, ge=0)
 
 
 class ProgramSettings(_Section):

@@ -7,50 +7,36 @@ and hubspot-api-client, and the store is a real database. Only retry sleeps are 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.base import CrmConnector, RecordPage, Watermark
+from connectors.base import RecordPage, Watermark
 from connectors.errors import ConfigurationError
 from connectors.hubspot import HubSpotConfig, HubSpotConnector
-from connectors.retry import RetryPolicy
-from connectors.salesforce import SalesforceConfig, SalesforceConnector
 from connectors.sandbox.core import Sandbox
 from connectors.sandbox.knobs import parse_faults
 from connectors.sandbox.seed import seed_hubspot, seed_salesforce
 from connectors.sandbox.server import SandboxServer
-from sync.mapping import CompiledMapping, load_mapping, parse_mapping
+from sync.mapping import parse_mapping
 from sync.pull import PullReport, pull
-from sync.store import Opportunity, QuarantinedRecord, SyncState
+from sync.store import QuarantinedRecord, SyncState
+from tests.sync.links import (
+    HS_MAPPING,
+    LINKS,
+    NO_WAIT,
+    REPO,
+    SF_MAPPING,
+    hubspot,
+    mirrored,
+    salesforce,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-SF_MAPPING = load_mapping(REPO / "mappings" / "salesforce.toml")
-HS_MAPPING = load_mapping(REPO / "mappings" / "hubspot.toml")
-NO_WAIT = RetryPolicy(attempts=12, sleep=lambda _: None)
 BASE = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-
-
-def salesforce(server: SandboxServer, **overrides: object) -> SalesforceConnector:
-    settings: dict[str, object] = {"session_id": "sandbox", **overrides}
-    config = SalesforceConfig(instance_url=server.url, retry=NO_WAIT, **settings)  # type: ignore[arg-type]
-    return SalesforceConnector(config)
-
-
-def hubspot(server: SandboxServer, **overrides: object) -> HubSpotConnector:
-    config = HubSpotConfig(base_url=server.url, access_token="sandbox", retry=NO_WAIT, **overrides)  # type: ignore[arg-type]
-    return HubSpotConnector(config)
-
-
-def mirrored(factory: sessionmaker[Session], crm: str) -> dict[str, Opportunity]:
-    with factory() as session:
-        rows = session.scalars(select(Opportunity).where(Opportunity.crm == crm)).all()
-        return {row.crm_id: row for row in rows}
 
 
 def sandbox_view(sandbox: Sandbox, crm: str) -> dict[str, tuple[str, bool]]:
@@ -76,12 +62,6 @@ def assert_store_equals_sandbox(factory: sessionmaker[Session], sandbox: Sandbox
     expected = sandbox_view(sandbox, crm)
     actual = {k: (v.name, v.deleted) for k, v in mirrored(factory, crm).items()}
     assert actual == expected
-
-
-LINKS: dict[str, tuple[Callable[..., CrmConnector], CompiledMapping, Callable[..., None]]] = {
-    "salesforce": (salesforce, SF_MAPPING, seed_salesforce),
-    "hubspot": (hubspot, HS_MAPPING, seed_hubspot),
-}
 
 
 @pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
@@ -399,3 +379,47 @@ def test_money_is_exact_and_partners_resolve(
     assert row.currency == "EUR"
     assert row.partner_id == "ACME"
     assert (row.is_won, row.is_closed) == (True, True)
+
+
+def test_values_the_store_cannot_hold_are_quarantined_not_fatal(
+    sandbox: Sandbox, sandbox_server: SandboxServer, store: sessionmaker[Session]
+) -> None:
+    """Too many decimal places, an amount out of range, a name too long: those records wait
+    in quarantine with the reason; the page and the pull go on."""
+    seed_hubspot(sandbox, 30)
+    ids = sorted(str(i) for i in sandbox.hubspot.table("deals")._by_id)
+    sandbox.hubspot.update("deals", ids[0], {"amount": "10.123456"})
+    sandbox.hubspot.update("deals", ids[1], {"amount": "1" + "0" * 20})
+    sandbox.hubspot.update("deals", ids[2], {"dealname": "x" * 300})
+    report = pull(store, hubspot(sandbox_server), HS_MAPPING)
+    assert (report.upserted, report.quarantined) == (27, 3)
+    with store() as session:
+        reasons = {q.crm_id: q.reason for q in session.scalars(select(QuarantinedRecord))}
+    assert "more than 4 decimal places" in reasons[ids[0]]
+    assert "out of range" in reasons[ids[1]]
+    assert "at most 255" in reasons[ids[2]]
+
+
+def test_hubspot_no_change_incremental_is_one_call_between_archive_checks(
+    sandbox: Sandbox, sandbox_server: SandboxServer, store: sessionmaker[Session]
+) -> None:
+    """The archived listing (no date filter) is read every `deletes_every`, not every pull;
+    the next check starts where the last began, so an archive is late, never missed."""
+    seed_hubspot(sandbox, 300)
+    every = timedelta(minutes=5)
+    start = datetime.now(UTC)
+
+    def at(minutes: int) -> PullReport:
+        moment = start + timedelta(minutes=minutes)
+        return pull(store, hubspot(sandbox_server), HS_MAPPING, clock=lambda: moment,
+                    deletes_every=every)  # fmt: skip
+
+    at(0)
+    assert at(1).api_calls == 1  # one search, nothing changed
+    gone = sorted(mirrored(store, "hubspot"))[0]
+    sandbox.hubspot.archive("deals", gone)
+    assert at(2).deleted == 0  # not looked for yet
+    later = at(6)
+    assert later.deleted == 1
+    assert later.api_calls == 1 + math.ceil(1 / 100)  # the search and one archived page
+    assert mirrored(store, "hubspot")[gone].deleted
