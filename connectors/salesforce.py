@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import requests
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
@@ -175,6 +176,15 @@ def translate(exc: Exception) -> CrmError:
     return CrmError(f"HTTP {getattr(exc, 'status', '?')}: {message}", crm=CRM, code=code)
 
 
+class _Client(Salesforce):
+    """simple-salesforce whose JSON responses are decoded by orjson into plain dicts:
+    a 2,000-record query page decodes several times faster than through ``json`` with
+    the stock ``OrderedDict`` hook, and the mirror is read-bound."""
+
+    def parse_result_to_json(self, result: requests.Response) -> Any:
+        return orjson.loads(result.content)
+
+
 class SalesforceConnector(CountedCalls):
     """One Salesforce object behind the CRM port."""
 
@@ -196,18 +206,13 @@ class SalesforceConnector(CountedCalls):
     def _login(self) -> Salesforce:
         cfg = self.config
         session, instance_url = session_for(cfg.instance_url, login_domain=cfg.domain)
-        # Plain dicts, not OrderedDict: decoding a 2,000-record page is about 3x faster.
-        common: dict[str, Any] = {
-            "version": cfg.api_version,
-            "session": session,
-            "object_pairs_hook": None,
-        }
+        common: dict[str, Any] = {"version": cfg.api_version, "session": session}
         try:
             if cfg.auth == "session":
-                return Salesforce(instance_url=instance_url, session_id=cfg.session_id, **common)
+                return _Client(instance_url=instance_url, session_id=cfg.session_id, **common)
             self._calls += 1
             if cfg.auth == "password":
-                return Salesforce(
+                return _Client(
                     username=cfg.username,
                     password=cfg.password,
                     security_token=cfg.security_token or "",
@@ -215,14 +220,14 @@ class SalesforceConnector(CountedCalls):
                     **common,
                 )
             if cfg.auth == "client_credentials":
-                return Salesforce(
+                return _Client(
                     consumer_key=cfg.consumer_key,
                     consumer_secret=cfg.consumer_secret,
                     domain=cfg.domain,
                     **common,
                 )
             if cfg.auth == "jwt":
-                return Salesforce(
+                return _Client(
                     username=cfg.username,
                     consumer_key=cfg.consumer_key,
                     privatekey_file=cfg.private_key_file,

@@ -61,8 +61,14 @@ def to_decimal(value: Any) -> Decimal | None:
     A JSON float is converted through its shortest repr (``0.1`` -> ``Decimal("0.1")``),
     which is the exact decimal the CRM sent.
     """
-    if value is None:
-        return None
+    kind = type(value)
+    if kind is float:  # the common cases first: a JSON number
+        result = Decimal(repr(value))
+        if not result.is_finite():
+            raise CoercionError(f"{value!r} is not a finite number")
+        return result
+    if kind is int:
+        return Decimal(value)
     if _blank(value):
         return None
     if isinstance(value, bool):
@@ -115,8 +121,11 @@ def to_datetime(value: Any) -> datetime | None:
 
 def to_date(value: Any) -> date | None:
     """A ``date`` from ``YYYY-MM-DD``, or from a date-time / epoch ms (its UTC date)."""
-    if value is None:
-        return None
+    if type(value) is str and len(value) == 10 and value[4] == "-" and value[7] == "-":
+        try:  # the common case first: exactly YYYY-MM-DD
+            return date.fromisoformat(value)
+        except ValueError:
+            pass  # the checks below say why
     if _blank(value):
         return None
     if isinstance(value, datetime):

@@ -1,11 +1,12 @@
 """The mirror: CRM pages -> mapped rows -> the store, a few pages to a transaction.
 
 Each page is mapped through the inbound mapping and upserted in bulk (one statement per
-page, not a query per record); a transaction holds pages up to ~2,000 records (one
-Salesforce page, twenty HubSpot pages) and commits them together with the watermark (or
-full-read cursor) that follows the last of them. An interruption at any point therefore
-resumes exactly after the last committed page: no gap, and re-reading a page is harmless
-because the upsert is idempotent.
+page, not a query per record); a transaction holds pages up to 10,000 records (five
+Salesforce pages, a hundred HubSpot pages) or 2 seconds, and commits them together with the
+watermark (or full-read cursor) that follows the last of them. An interruption at any
+point therefore resumes exactly after the last committed page: no gap, and re-reading a
+page is harmless because the upsert is idempotent. A read that fails (the CRM refusing,
+an expired session) first commits the pages stored before it.
 
 A record that cannot be mapped goes to quarantine with the reason and the raw payload; the
 rest of the page proceeds, and a later good version of the record leaves quarantine.
@@ -26,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import String, Table, delete, select, update
+from sqlalchemy import Table, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,7 +37,6 @@ from sync.log import get_logger
 from sync.mapping import CompiledMapping, RecordMappingError
 from sync.store import Crm, Opportunity, Partner, QuarantinedRecord, SyncState, transaction
 from sync.store.bulk import upsert
-from sync.store.types import CurrencyCode, ExactDecimal
 
 __all__ = ["COMMIT_RECORDS", "COMMIT_SECONDS", "PullReport", "pull"]
 
@@ -48,11 +48,13 @@ _MIRRORED = (
     "paid_date", "cost",
 )  # fmt: skip
 
-#: A transaction commits once its pages hold this many records (one Salesforce page,
-#: twenty HubSpot pages) ...
-COMMIT_RECORDS = 2_000
+#: A transaction commits once its pages hold this many records ... (a commit waits for the
+#: disk: on SQLite, one per 2,000-record page cost a twentieth of a full mirror's time)
+COMMIT_RECORDS = 10_000
 #: ... or once it has been open this long (seconds), whichever comes first.
 COMMIT_SECONDS = 2.0
+#: Pages read and mapped ahead of the one being stored.
+_AHEAD = 2
 
 
 @dataclass
@@ -114,37 +116,9 @@ def _deleted_flag(record: CrmRecord) -> bool:
     return record.values.get("IsDeleted") is True
 
 
-def _column_checks() -> list[tuple[str, Callable[[Any], Any]]]:
-    """For each mirrored column, what refuses a value it cannot hold (money that does not
-    fit exactly, a currency that is not an ISO code, text longer than the column)."""
-    checks: list[tuple[str, Callable[[Any], Any]]] = []
-    for column in Opportunity.__table__.columns:
-        kind = column.type
-        if column.name not in _MIRRORED:
-            continue
-        if isinstance(kind, ExactDecimal):
-            checks.append((column.name, kind.exact))
-        elif isinstance(kind, CurrencyCode):
-            checks.append((column.name, functools.partial(_iso_currency, kind)))
-        elif isinstance(kind, String) and kind.length:
-            checks.append((column.name, functools.partial(_fits_length, kind.length)))
-    return checks
-
-
-def _iso_currency(kind: CurrencyCode, value: Any) -> None:
-    kind.process_bind_param(value, None)  # type: ignore[arg-type]  # no dialect needed
-
-
-def _fits_length(length: int, value: Any) -> None:
-    if isinstance(value, str) and len(value) > length:
-        raise ValueError(f"{len(value)} characters, at most {length} are kept")
-
-
-_COLUMN_CHECKS = _column_checks()
-
-
 def _check_complete(values: Mapping[str, Any]) -> None:
-    """Values the store cannot hold are a mapping problem, named like one."""
+    """What a record needs before it can be stored (the columns' own checks on each value,
+    exact money, ISO currency, text length, run in the upsert, which refuses the row)."""
     problems = []
     if not values.get("name"):
         problems.append("name: the record has no name")
@@ -153,14 +127,6 @@ def _check_complete(values: Mapping[str, Any]) -> None:
         problems.append(
             f"currency: {money[0]} has no currency (map currency, or give it a default)"
         )
-    for name, check in _COLUMN_CHECKS:
-        value = values.get(name)
-        if value is None:
-            continue
-        try:
-            check(value)
-        except (ValueError, TypeError) as exc:
-            problems.append(f"{name}: {exc}")
     if problems:
         raise RecordMappingError(problems)
 
@@ -169,92 +135,157 @@ def _raw_payload(record: CrmRecord) -> dict[str, Any]:
     return {"id": record.id, "modified_at": record.modified_at.isoformat(), **record.values}
 
 
+@dataclass
+class _Prepared:
+    """One page mapped, nothing stored yet: what :func:`_prepare` hands the writer."""
+
+    page: RecordPage
+    crm: Crm
+    now: datetime
+    rows: list[dict[str, Any]] = field(default_factory=list)  # mirrored rows, mapped
+    modified_by: dict[str, str | None] = field(default_factory=dict)  # crm_id -> CRM user
+    bad: list[dict[str, Any]] = field(default_factory=list)  # quarantine rows
+    reasons: Counter[str] = field(default_factory=Counter)  # first problem of each bad one
+    gone: list[tuple[str, datetime]] = field(default_factory=list)  # deleted: id, when
+
+    def quarantine(self, record: CrmRecord, problems: Sequence[str]) -> None:
+        self.reasons[problems[0].split(":")[0]] += 1
+        self.bad.append(
+            {
+                "crm": self.crm,
+                "crm_id": record.id,
+                "reason": "; ".join(problems),
+                "payload": _raw_payload(record),
+                "first_seen_at": self.now,
+                "last_seen_at": self.now,
+                "attempts": 1,
+            }
+        )
+
+
+def _prepare(
+    page: RecordPage,
+    crm: Crm,
+    mapping: CompiledMapping,
+    partners: _PartnerIndex,
+    clock: Callable[[], datetime],
+) -> _Prepared:
+    """Map one page (pure: no store access), so it can run while the last page is stored."""
+    now = clock()
+    out = _Prepared(page, crm, now)
+    outbound = [(spec.crm_field, spec.canonical) for spec in mapping.outbound.values()]
+    for record in page.records:
+        if _deleted_flag(record):
+            out.gone.append((record.id, record.modified_at))
+            continue
+        try:
+            values = mapping.apply_inbound(record.values)
+            _check_complete(values)
+        except RecordMappingError as exc:
+            out.quarantine(record, exc.problems)
+            continue
+        raw = record.values
+        row = {name: values.get(name) for name in _MIRRORED}
+        row.update(
+            crm=crm,
+            crm_id=record.id,
+            partner_id=partners.resolve(values.get("partner_ref")),
+            crm_modified_at=record.modified_at,
+            deleted=False,
+            deleted_at=None,
+            crm_values={name: canonical(raw.get(name)) for name, canonical in outbound},
+            first_seen_at=now,
+            updated_at=now,
+        )
+        out.rows.append(row)
+        out.modified_by[record.id] = values.get("modified_by")
+    return out
+
+
 class _PageWriter:
-    """Stores one page in the current transaction."""
+    """Stores prepared pages in the current transaction.
+
+    ``fresh``: the store held no record of this CRM when the pull began, so there is
+    nothing to compare pages with (stored versions, outbox history) and the lookups are
+    skipped; ``quarantined``: whether it held any of this CRM's records in quarantine.
+    Both only save queries: the upsert settles a record written twice either way.
+    """
 
     def __init__(
-        self, session: Session, crm: Crm, mapping: CompiledMapping, partners: _PartnerIndex
-    ) -> None:
+        self, session: Session, crm: Crm, mapping: CompiledMapping, *, fresh: bool = False,
+        quarantined: bool = True, new_in_quarantine: set[str] | None = None,
+    ) -> None:  # fmt: skip
         self.session = session
         self.crm = crm
         self.mapping = mapping
-        self.partners = partners
+        self.fresh = fresh
+        self.quarantined = quarantined
+        # Records quarantined by this pull so far (a later page may bring a good version).
+        self.new_in_quarantine = new_in_quarantine if new_in_quarantine is not None else set()
 
-    def write(self, page: RecordPage, report: PullReport, now: datetime) -> None:
-        rows: list[dict[str, Any]] = []
-        bad: list[dict[str, Any]] = []
-        gone: list[CrmRecord] = []
-        outbound = list(self.mapping.outbound.values())
-        stored = self._stored_versions([r.id for r in page.records])
-        synced = load_synced(self.session, self.crm, [r.id for r in page.records])
-        pulled: dict[str, Pulled] = {}
-        for record in page.records:
-            if _deleted_flag(record):
-                gone.append(record)
-                continue
-            if stored.get(record.id) == (record.modified_at, False):
-                report.unchanged += 1  # re-read through the lookback: nothing new
-                continue
-            try:
-                values = self.mapping.apply_inbound(record.values)
-                _check_complete(values)
-            except RecordMappingError as exc:
-                report.quarantine_reasons[exc.problems[0].split(":")[0]] += 1
-                bad.append(
-                    {
-                        "crm": self.crm,
-                        "crm_id": record.id,
-                        "reason": str(exc),
-                        "payload": _raw_payload(record),
-                        "first_seen_at": now,
-                        "last_seen_at": now,
-                        "attempts": 1,
-                    }
-                )
-                continue
-            crm_values = {
-                spec.crm_field: spec.canonical(record.values.get(spec.crm_field))
-                for spec in outbound
-            }
-            row = {name: values.get(name) for name in _MIRRORED}
-            row.update(
-                crm=self.crm,
-                crm_id=record.id,
-                partner_id=self.partners.resolve(values.get("partner_ref")),
-                crm_modified_at=record.modified_at,
-                deleted=False,
-                deleted_at=None,
-                crm_values=crm_values,
-                first_seen_at=now,
-                updated_at=now,
-            )
-            rows.append(row)
-            if record.id in synced:
-                pulled[record.id] = Pulled(
-                    crm_values, record.modified_at, values.get("modified_by")
-                )
-        table = Opportunity.__table__
+    def write(self, prepared: _Prepared, report: PullReport) -> None:
+        now = prepared.now
+        ids = [row["crm_id"] for row in prepared.rows]
+        stored = {} if self.fresh else self._stored_versions(ids)
+        rows = prepared.rows
+        if stored:  # re-read through the lookback: nothing new
+            rows = [
+                row for row in rows if stored.get(row["crm_id"]) != (row["crm_modified_at"], False)
+            ]
+            report.unchanged += len(prepared.rows) - len(rows)
+        synced = {} if self.fresh else load_synced(self.session, self.crm, ids)
         if rows:
-            update_columns = [c for c in rows[0] if c not in ("crm", "crm_id", "first_seen_at")]
-            upsert(self.session, table, rows, ("crm", "crm_id"), update_columns)  # type: ignore[arg-type]
-            released = self.session.execute(
-                delete(QuarantinedRecord).where(
-                    QuarantinedRecord.crm == self.crm,
-                    QuarantinedRecord.crm_id.in_([r["crm_id"] for r in rows]),
-                )
+            refused = upsert(
+                self.session,
+                Opportunity.__table__,  # type: ignore[arg-type]
+                rows,
+                ("crm", "crm_id"),
+                [c for c in rows[0] if c not in ("crm", "crm_id", "first_seen_at")],
+                existing={(self.crm, crm_id) for crm_id in stored},
+                refuse_rows=True,
             )
-            report.released += released.rowcount or 0  # type: ignore[attr-defined]
-        if pulled:  # after the upsert: crm_values now hold what the CRM shows
+            if refused:  # values the store cannot hold: quarantined like unmappable ones
+                by_id = {record.id: record for record in prepared.page.records}
+                for item in refused:
+                    prepared.quarantine(by_id[item.row["crm_id"]], item.problems)
+                refused_ids = {item.row["crm_id"] for item in refused}
+                rows = [row for row in rows if row["crm_id"] not in refused_ids]
+            self._release([row["crm_id"] for row in rows], report)
+        if synced:  # after the upsert: crm_values now hold what the CRM shows
+            pulled = {
+                row["crm_id"]: Pulled(
+                    row["crm_values"], row["crm_modified_at"],
+                    prepared.modified_by.get(row["crm_id"]),
+                )
+                for row in rows
+                if row["crm_id"] in synced
+            }  # fmt: skip
             report.drifted += correct_drift(
                 self.session, self.crm, self.mapping, synced, pulled, now
             )
-        if bad:
-            self._quarantine(bad)
-        if gone:
-            report.deleted += self.mark_deleted([(r.id, r.modified_at) for r in gone])
-        report.read += len(page.records)
+        if prepared.bad:
+            self._quarantine(prepared.bad)
+            self.new_in_quarantine.update(row["crm_id"] for row in prepared.bad)
+        report.quarantine_reasons.update(prepared.reasons)
+        if prepared.gone:
+            report.deleted += self.mark_deleted(prepared.gone)
+        report.read += len(prepared.page.records)
         report.upserted += len(rows)
-        report.quarantined += len(bad)
+        report.quarantined += len(prepared.bad)
+
+    def _release(self, crm_ids: list[str], report: PullReport) -> None:
+        """A good version of a quarantined record takes it out of quarantine."""
+        if not self.quarantined:
+            crm_ids = [i for i in crm_ids if i in self.new_in_quarantine]
+            if not crm_ids:
+                return
+            self.new_in_quarantine.difference_update(crm_ids)
+        released = self.session.execute(
+            delete(QuarantinedRecord).where(
+                QuarantinedRecord.crm == self.crm, QuarantinedRecord.crm_id.in_(crm_ids)
+            )
+        )
+        report.released += released.rowcount or 0  # type: ignore[attr-defined]
 
     def _stored_versions(self, crm_ids: Sequence[str]) -> dict[str, tuple[datetime, bool]]:
         """(modified time, deleted) of the page's records already mirrored: one query."""
@@ -301,13 +332,17 @@ class _PageWriter:
         return changed
 
 
-def _read_ahead(pages: Iterator[RecordPage]) -> Generator[RecordPage, None, None]:
-    """Fetch the next page in a thread while the current one is stored (one page ahead).
+def _read_ahead(
+    pages: Iterator[RecordPage], prepare: Callable[[RecordPage], _Prepared]
+) -> Generator[_Prepared, None, None]:
+    """Read and map pages in a thread while the pages before them are stored.
 
-    The watermark is still committed only with the pages before it, so an interruption
-    loses at most the pages read since the last commit, which the next run reads again.
+    The store's own work (SQLite's inserts, PostgreSQL's round trips) releases the GIL,
+    so reading and mapping the next page overlaps it. At most ``_AHEAD`` pages wait. The
+    watermark is still committed only with the pages before it, so an interruption loses
+    at most the pages read since the last commit, which the next run reads again.
     """
-    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=_AHEAD)
     stop = threading.Event()
 
     def offer(item: tuple[str, Any]) -> bool:
@@ -323,7 +358,7 @@ def _read_ahead(pages: Iterator[RecordPage]) -> Generator[RecordPage, None, None
     def produce() -> None:
         try:
             for page in pages:
-                if not offer(("page", page)):
+                if not offer(("page", prepare(page))):
                     return
             offer(("end", None))
         except BaseException as exc:  # re-raised in the consumer
@@ -342,6 +377,17 @@ def _read_ahead(pages: Iterator[RecordPage]) -> Generator[RecordPage, None, None
     finally:
         stop.set()
         worker.join(timeout=30)
+
+
+def _until_failure(
+    pages: Iterator[_Prepared], failures: list[Exception]
+) -> Generator[_Prepared, None, None]:
+    """``pages`` until reading one fails; the error goes to ``failures``, so the pages
+    already stored in the open transaction are committed before it is raised."""
+    try:
+        yield from pages
+    except Exception as exc:
+        failures.append(exc)
 
 
 def _state(session: Session, crm: Crm, obj: str) -> SyncState:
@@ -398,33 +444,43 @@ def pull(
         else:
             watermark = Watermark(state.watermark, state.watermark_id or "")
         deletes_from = state.deletes_checked_at
+        fresh = not session.scalar(select(exists().where(Opportunity.crm == crm)))
+        quarantined = bool(session.scalar(select(exists().where(QuarantinedRecord.crm == crm))))
     full_read = watermark is None
     report = PullReport(crm=crm.value, object=obj, full=full_read)
     fields = mapping.read_fields()
     with transaction(factory) as session:
         partners = _PartnerIndex(session, crm)
 
-    pages = _read_ahead(connector.changed_since(watermark, fields, cursor))
+    pages = _read_ahead(
+        connector.changed_since(watermark, fields, cursor),
+        functools.partial(_prepare, crm=crm, mapping=mapping, partners=partners, clock=clock),
+    )
+    new_in_quarantine: set[str] = set()
+    failures: list[Exception] = []
     with closing(pages):  # stops the read-ahead thread however the loop ends
-        for first in pages:
-            # Pages share a transaction up to commit_records records or commit_seconds (a
-            # Salesforce page fills one; HubSpot's 100-record pages are grouped), and it
-            # commits them with the watermark and cursor that follow the last of them.
+        for first in (readable := _until_failure(pages, failures)):
+            # Pages share a transaction up to commit_records records or commit_seconds, and
+            # it commits them with the watermark and cursor that follow the last of them.
             deadline = time.monotonic() + commit_seconds
             written = 0
             with transaction(factory) as session:
-                writer = _PageWriter(session, crm, mapping, partners)
-                for page in chain((first,), pages):
-                    now = clock()
-                    writer.write(page, report, now)
-                    _advance(_state(session, crm, obj), page, full_read, now)
+                writer = _PageWriter(
+                    session, crm, mapping, fresh=fresh, quarantined=quarantined,
+                    new_in_quarantine=new_in_quarantine,
+                )  # fmt: skip
+                for prepared in chain((first,), readable):
+                    writer.write(prepared, report)
+                    _advance(_state(session, crm, obj), prepared.page, full_read, prepared.now)
                     report.pages += 1
-                    written += len(page.records)
+                    written += len(prepared.page.records)
                     if written >= commit_records or time.monotonic() >= deadline:
                         break
             report.api_calls = connector.calls - calls_before
             if on_page is not None:
                 on_page(report)
+    if failures:  # raised once the pages read before it are committed
+        raise failures[0]
 
     deletes_due = deletes_from is None or full_read or run_started - deletes_from >= deletes_every
     if not connector.deletes_in_stream and deletes_due:
@@ -432,7 +488,7 @@ def pull(
         gone = [(d.id, d.deleted_at) for d in connector.deleted_since(since)]
         with transaction(factory) as session:
             if gone:
-                report.deleted += _PageWriter(session, crm, mapping, partners).mark_deleted(gone)
+                report.deleted += _PageWriter(session, crm, mapping).mark_deleted(gone)
             _state(session, crm, obj).deletes_checked_at = run_started
 
     report.api_calls = connector.calls - calls_before

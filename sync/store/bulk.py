@@ -7,10 +7,17 @@ does. :func:`upsert` applies the same column types' bind processors (so the rule
 column by column and once per distinct value object, then makes one driver call:
 
 - SQLite: one ``executemany`` of ``INSERT ... ON CONFLICT DO UPDATE`` (a prepared
-  statement stepped per row);
+  statement stepped per row). With foreign keys enforced, SQLite runs ``DO UPDATE`` about
+  twice as slowly as ``DO NOTHING`` even where no row conflicts, so rows the caller knows
+  to be new (``existing``) go through ``INSERT ... ON CONFLICT DO NOTHING``; if any of
+  them was there after all, they all go through the full upsert again (idempotent);
 - PostgreSQL: one ``INSERT ... SELECT * FROM unnest(<one array per column>) ON CONFLICT
   DO UPDATE`` statement, parsed and planned once instead of once per row (psycopg's
   pipelined executemany still sends one statement per row).
+
+Text longer than its column is refused on every dialect (SQLite would keep it whole, where
+PostgreSQL refuses it). A refused value raises, or, for a caller that keeps bad rows aside
+(the pull's quarantine), leaves out its row alone and is returned with the reason.
 
 A statement cannot update the same row twice on PostgreSQL, so rows sharing a key are
 collapsed to the last of them first: the result a row-by-row executemany would leave.
@@ -19,7 +26,7 @@ collapsed to the last of them first: the result a row-by-row executemany would l
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
@@ -29,7 +36,7 @@ from sqlalchemy import Dialect, Table
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
-__all__ = ["upsert"]
+__all__ = ["Refused", "upsert"]
 
 _Processor = Callable[[Any], Any] | None
 _UNSET = object()
@@ -41,9 +48,34 @@ class _Plan:
     """The statement text and per-column bind processors for one upsert shape."""
 
     sql: str
+    insert_new: str  # the same INSERT, ON CONFLICT DO NOTHING
     columns: tuple[str, ...]
     processors: tuple[_Processor, ...]
+    lengths: tuple[int | None, ...]  # the longest text each column holds, if limited
     column_wise: bool  # one execute with an array per column (PostgreSQL)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A row left out because a column refused one of its values; one line per value."""
+
+    row: Mapping[str, Any]
+    problems: tuple[str, ...]  # "<column>: <why>"
+
+
+class _Refusals:
+    """Collects refused values by row index; with ``raising``, the first one raises."""
+
+    def __init__(self, raising: bool, sql: str) -> None:
+        self.raising = raising
+        self.sql = sql
+        self.by_row: dict[int, list[str]] = {}
+
+    def add(self, index: int, column: str, exc: Exception) -> None:
+        if self.raising:
+            # What session.execute() raises for a value its column refuses.
+            raise StatementError(f"{column}: {exc}", self.sql, None, exc) from exc
+        self.by_row.setdefault(index, []).append(f"{column}: {exc}")
 
 
 def upsert(
@@ -52,30 +84,56 @@ def upsert(
     rows: Sequence[Mapping[str, Any]],
     keys: Sequence[str],
     update_columns: Sequence[str],
-) -> None:
+    *,
+    existing: Container[Any] | None = None,
+    refuse_rows: bool = False,
+) -> list[Refused]:
     """INSERT ``rows`` into ``table``; where ``keys`` already exist, UPDATE ``update_columns``.
 
-    Every row has the same keys (the first row names the columns).
+    Every row has the same keys (the first row names the columns). A value its column
+    refuses (the column type's own checks, or text longer than the column, on every
+    dialect) raises :class:`StatementError` and stores nothing, or, with ``refuse_rows``,
+    leaves its row out: the refused rows are returned, the others stored.
+
+    ``existing``, when given, holds the keys (a value, or a tuple for several key columns)
+    already in the table as far as the caller knows; it only speeds SQLite up and never
+    changes the result.
     """
     if not rows:
-        return
+        return []
     connection = session.connection()
     plan = _plan(connection.dialect, table, tuple(rows[0]), tuple(keys), tuple(update_columns))
     unique = _last_per_key(rows, keys)
-    try:
-        values = [
-            _converted(column, process)
-            for column, process in zip(
-                _transposed(unique, plan.columns), plan.processors, strict=True
-            )
-        ]
-    except (TypeError, ValueError, LookupError) as exc:
-        # What session.execute() raises for a value its column refuses.
-        raise StatementError(str(exc), plan.sql, None, exc) from exc
+    refusals = _Refusals(not refuse_rows, plan.sql)
+    values = [
+        _converted(column, process, name, length, refusals)
+        for column, process, name, length in zip(
+            _transposed(unique, plan.columns), plan.processors, plan.columns, plan.lengths,
+            strict=True,
+        )
+    ]  # fmt: skip
+    refused = [Refused(unique[i], tuple(problems)) for i, problems in refusals.by_row.items()]
+    if refused:
+        keep = [i for i in range(len(unique)) if i not in refusals.by_row]
+        unique = [unique[i] for i in keep]
+        values = [[column[i] for i in keep] for column in values]
+        if not unique:
+            return refused
     if plan.column_wise:
         connection.exec_driver_sql(plan.sql, tuple(values))
-    else:
-        connection.exec_driver_sql(plan.sql, list(zip(*values, strict=True)))
+        return refused
+    tuples = list(zip(*values, strict=True))
+    if existing is None:
+        connection.exec_driver_sql(plan.sql, tuples)
+        return refused
+    key_of = itemgetter(*keys)
+    old = [t for t, row in zip(tuples, unique, strict=True) if key_of(row) in existing]
+    new = [t for t, row in zip(tuples, unique, strict=True) if key_of(row) not in existing]
+    if new and connection.exec_driver_sql(plan.insert_new, new).rowcount != len(new):
+        old += new  # some were there after all: the full upsert settles every one of them
+    if old:
+        connection.exec_driver_sql(plan.sql, old)
+    return refused
 
 
 def _last_per_key(
@@ -92,16 +150,33 @@ def _transposed(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list
     return list(map(list, zip(*map(itemgetter(*names), rows), strict=True)))
 
 
-def _converted(values: list[Any], process: _Processor) -> list[Any]:
-    """``values`` through ``process``, called once per run of the same object (``now``, None)."""
+def _converted(
+    values: list[Any], process: _Processor, name: str, length: int | None, refusals: _Refusals
+) -> list[Any]:
+    """``values`` through ``process``, called once per run of the same object (``now``, None);
+    text longer than ``length`` and values ``process`` raises on are refused."""
+    if length is not None:
+        try:
+            longest = max(map(len, filter(None, values)), default=0)
+        except TypeError:  # not text: the column type decides below
+            longest = 0
+        if longest > length:
+            for index, value in enumerate(values):
+                if isinstance(value, str) and len(value) > length:
+                    problem = ValueError(f"{len(value)} characters, at most {length} are kept")
+                    refusals.add(index, name, problem)
     if process is None:
         return values
     out: list[Any] = []
     last_in: Any = _UNSET
     last_out: Any = None
-    for value in values:
+    for index, value in enumerate(values):
         if value is not last_in:
-            last_in, last_out = value, process(value)
+            try:
+                last_in, last_out = value, process(value)
+            except (TypeError, ValueError, LookupError) as exc:
+                refusals.add(index, name, exc)
+                last_in, last_out = _UNSET, None
         out.append(last_out)
     return out
 
@@ -118,15 +193,24 @@ def _plan(
     processors = tuple(
         table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
     )
+    lengths = tuple(getattr(table.c[name].type, "length", None) for name in columns)
     into = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)})"
-    conflict = f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO " + (
+    on_conflict = f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO "
+    conflict = on_conflict + (
         "UPDATE SET " + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in update_columns)
         if update_columns
         else "NOTHING"
     )
     if dialect.name == "sqlite":
         marks = ", ".join("?" for _ in columns)
-        return _Plan(f"{into} VALUES ({marks}) {conflict}", columns, processors, False)
+        return _Plan(
+            f"{into} VALUES ({marks}) {conflict}",
+            f"{into} VALUES ({marks}) {on_conflict}NOTHING",
+            columns,
+            processors,
+            lengths,
+            False,
+        )
     if dialect.name == "postgresql":
         # Binary arrays (%b): psycopg dumps them without per-element text escaping. The
         # cast is to the bare type (VARCHAR, not VARCHAR(64)): a length in an explicit
@@ -137,5 +221,5 @@ def _plan(
         )
         # Identifiers come from the table's metadata, quoted by the dialect.
         sql = f"{into} SELECT * FROM unnest({arrays}) {conflict}"  # noqa: S608
-        return _Plan(sql, columns, processors, True)
+        return _Plan(sql, sql, columns, processors, lengths, True)
     raise NotImplementedError(f"no bulk upsert for the {dialect.name} dialect")

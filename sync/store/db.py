@@ -11,11 +11,13 @@ run beside a writer (WAL) on ``engine.execution_options(sqlite_begin="DEFERRED")
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -52,6 +54,18 @@ def redact(url: str | URL) -> str:
     return _QUERY_PASSWORD.sub(r"\1***", text)
 
 
+def json_text(value: Any) -> str:
+    """JSON text for a JSON column (the documents are plain data: see ``JSONDocument``).
+
+    orjson writes a page's worth of documents several times faster than ``json``; an
+    integer beyond 64 bits, which it refuses, goes through ``json``.
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``, tuned for its dialect; :class:`StoreUnavailable` if unusable.
 
@@ -63,7 +77,7 @@ def make_engine(url: str) -> Engine:
         parsed = make_url(url)
     except ArgumentError:
         raise StoreUnavailable(f"not a database URL: {redact(url)!r}") from None
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"json_serializer": json_text}
     if parsed.get_backend_name() == "sqlite":
         if _sqlite_in_memory(parsed):
             # One shared connection, or every session would see its own empty database.
