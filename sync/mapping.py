@@ -25,7 +25,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from sync.coerce import COERCERS, CoercionError
+from sync.coerce import COERCERS, CoercionError, to_text
 from sync.store.enums import CoSellDirection, PayoutStatus, RegistrationStatus
 
 __all__ = [
@@ -196,11 +196,14 @@ class CompiledMapping:
         return tuple(dict.fromkeys(names))
 
     @cached_property
-    def _inbound_plan(self) -> tuple[tuple[str, str, Callable[[Any], Any]], ...]:
-        """(name, CRM field, converter) per inbound field: the per-record loop, prepared once."""
-        return tuple(
-            (spec.name, spec.crm_field, _inbound_converter(spec)) for spec in self.inbound.values()
-        )
+    def _inbound_plan(self) -> tuple[tuple[str, str, Callable[[Any], Any], bool], ...]:
+        """(name, CRM field, converter, is plain text) per inbound field: the per-record
+        loop, prepared once."""
+        plan = []
+        for spec in self.inbound.values():
+            convert = _inbound_converter(spec)
+            plan.append((spec.name, spec.crm_field, convert, convert is to_text))
+        return tuple(plan)
 
     def apply_inbound(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """partnersync values from raw CRM values; :class:`RecordMappingError` if any is bad.
@@ -209,9 +212,13 @@ class CompiledMapping:
         """
         result: dict[str, Any] = {}
         problems: list[str] = []
-        for name, crm_field, convert in self._inbound_plan:
+        for name, crm_field, convert, text in self._inbound_plan:
+            raw = values.get(crm_field)
+            if text and type(raw) is str:  # to_text's common case, without the call
+                result[name] = raw.strip() or None
+                continue
             try:
-                result[name] = convert(values.get(crm_field))
+                result[name] = convert(raw)
             except CoercionError as exc:
                 problems.append(f"{name} ({crm_field}): {exc}")
         if problems:

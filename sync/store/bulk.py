@@ -6,11 +6,12 @@ does. :func:`upsert` applies the same column types' bind processors (so the rule
 :mod:`sync.store.types` still hold: exact money, UTC-aware instants, float-free JSON),
 column by column and once per distinct value object, then makes one driver call:
 
-- SQLite: one ``executemany`` of ``INSERT ... ON CONFLICT DO UPDATE`` (a prepared
-  statement stepped per row). With foreign keys enforced, SQLite runs ``DO UPDATE`` about
-  twice as slowly as ``DO NOTHING`` even where no row conflicts, so rows the caller knows
-  to be new (``existing``) go through ``INSERT ... ON CONFLICT DO NOTHING``; if any of
-  them was there after all, they all go through the full upsert again (idempotent);
+- SQLite: ``INSERT ... VALUES (...), (...), ... ON CONFLICT DO UPDATE``, 200 rows to a
+  statement (see :func:`_sqlite_insert` for why not one per row). With foreign keys
+  enforced, SQLite runs ``DO UPDATE`` about twice as slowly as ``DO NOTHING`` even where
+  no row conflicts, so rows the caller knows to be new (``existing``) go through
+  ``ON CONFLICT DO NOTHING``; if any of them was there after all, they all go through the
+  full upsert again (idempotent);
 - PostgreSQL: one ``INSERT ... SELECT * FROM unnest(<one array per column>) ON CONFLICT
   DO UPDATE`` statement, parsed and planned once instead of once per row (psycopg's
   pipelined executemany still sends one statement per row).
@@ -26,13 +27,15 @@ collapsed to the last of them first: the result a row-by-row executemany would l
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Dialect, Table
+from sqlalchemy import Connection, Dialect, Table
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
@@ -40,6 +43,8 @@ __all__ = ["Refused", "upsert"]
 
 _Processor = Callable[[Any], Any] | None
 _UNSET = object()
+#: Rows per SQLite INSERT statement (fewer if the variable limit demands).
+_SQLITE_ROWS_PER_STATEMENT = 200
 _BARE = re.compile(r"\s*\([^)]*\)")  # "(64)" in VARCHAR(64), "(18, 4)" in NUMERIC(18, 4)
 
 
@@ -47,12 +52,16 @@ _BARE = re.compile(r"\s*\([^)]*\)")  # "(64)" in VARCHAR(64), "(18, 4)" in NUMER
 class _Plan:
     """The statement text and per-column bind processors for one upsert shape."""
 
-    sql: str
-    insert_new: str  # the same INSERT, ON CONFLICT DO NOTHING
+    sql: str  # PostgreSQL: the statement; SQLite: its one-row form (named in errors)
     columns: tuple[str, ...]
     processors: tuple[_Processor, ...]
     lengths: tuple[int | None, ...]  # the longest text each column holds, if limited
     column_wise: bool  # one execute with an array per column (PostgreSQL)
+    # SQLite: "INSERT INTO t (...) VALUES", one row's "(?, ...)", the two ON CONFLICT tails
+    into: str = ""
+    marks: str = ""
+    on_conflict_update: str = ""
+    on_conflict_nothing: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,16 +133,42 @@ def upsert(
         return refused
     tuples = list(zip(*values, strict=True))
     if existing is None:
-        connection.exec_driver_sql(plan.sql, tuples)
+        _sqlite_insert(connection, plan, plan.on_conflict_update, tuples)
         return refused
     key_of = itemgetter(*keys)
     old = [t for t, row in zip(tuples, unique, strict=True) if key_of(row) in existing]
     new = [t for t, row in zip(tuples, unique, strict=True) if key_of(row) not in existing]
-    if new and connection.exec_driver_sql(plan.insert_new, new).rowcount != len(new):
+    if new and _sqlite_insert(connection, plan, plan.on_conflict_nothing, new) != len(new):
         old += new  # some were there after all: the full upsert settles every one of them
     if old:
-        connection.exec_driver_sql(plan.sql, old)
+        _sqlite_insert(connection, plan, plan.on_conflict_update, old)
     return refused
+
+
+def _sqlite_insert(
+    connection: Connection, plan: _Plan, on_conflict: str, tuples: list[tuple[Any, ...]]
+) -> int:
+    """INSERT ``tuples`` a few hundred rows to a statement; returns the rows inserted or
+    updated.
+
+    Not one statement per row: Python's sqlite3 releases the GIL around every statement
+    step, and each time it wants it back while another thread (the pull's read-ahead)
+    runs Python, it waits for that thread's switch interval (5 ms). Row by row, a page
+    then takes seconds; in statements of a few hundred rows, milliseconds.
+    """
+    dbapi = connection.connection.dbapi_connection
+    limit = dbapi.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # type: ignore[union-attr]
+    per = max(1, min(_SQLITE_ROWS_PER_STATEMENT, limit // len(plan.columns)))
+    whole = len(tuples) - len(tuples) % per
+    changed = 0
+    if whole:
+        sql = f"{plan.into} {', '.join([plan.marks] * per)} {on_conflict}"
+        batches = [tuple(chain.from_iterable(tuples[i : i + per])) for i in range(0, whole, per)]
+        changed += connection.exec_driver_sql(sql, batches).rowcount
+    if rest := tuples[whole:]:
+        sql = f"{plan.into} {', '.join([plan.marks] * len(rest))} {on_conflict}"
+        changed += connection.exec_driver_sql(sql, tuple(chain.from_iterable(rest))).rowcount
+    return changed
 
 
 def _last_per_key(
@@ -202,14 +237,17 @@ def _plan(
         else "NOTHING"
     )
     if dialect.name == "sqlite":
-        marks = ", ".join("?" for _ in columns)
+        marks = f"({', '.join('?' for _ in columns)})"
         return _Plan(
-            f"{into} VALUES ({marks}) {conflict}",
-            f"{into} VALUES ({marks}) {on_conflict}NOTHING",
+            f"{into} VALUES {marks} {conflict}",
             columns,
             processors,
             lengths,
             False,
+            into=f"{into} VALUES",
+            marks=marks,
+            on_conflict_update=conflict,
+            on_conflict_nothing=f"{on_conflict}NOTHING",
         )
     if dialect.name == "postgresql":
         # Binary arrays (%b): psycopg dumps them without per-element text escaping. The
@@ -221,5 +259,5 @@ def _plan(
         )
         # Identifiers come from the table's metadata, quoted by the dialect.
         sql = f"{into} SELECT * FROM unnest({arrays}) {conflict}"  # noqa: S608
-        return _Plan(sql, sql, columns, processors, lengths, True)
+        return _Plan(sql, columns, processors, lengths, True)
     raise NotImplementedError(f"no bulk upsert for the {dialect.name} dialect")

@@ -215,3 +215,16 @@ def test_raw_json_keeps_floats_as_text(factory: sessionmaker[Session]) -> None:
         "Name": "x",
         "Nested": {"v": "1e+21"},
     }
+
+
+def test_json_keeps_integers_beyond_64_bits(factory: sessionmaker[Session]) -> None:
+    """A CRM payload with a huge integer (which orjson refuses) is written by ``json``."""
+    crm_id = rows.unique("006")
+    huge = 2**70 + 1
+    with transaction(factory) as session:
+        record = QuarantinedRecord(crm=Crm.SALESFORCE, crm_id=crm_id, reason="amount: too big",
+                                   payload={"Amount": huge, "Name": "x"})  # fmt: skip
+        session.add(record)
+        session.flush()
+        record_id = record.id
+    assert reread(factory, QuarantinedRecord, record_id).payload == {"Amount": huge, "Name": "x"}

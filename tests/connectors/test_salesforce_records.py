@@ -1,0 +1,53 @@
+"""Salesforce query records flattened for the mapping: relationship paths become keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from connectors.salesforce import _flattener
+
+ATTRS = {"type": "Opportunity", "url": "/services/data/v59.0/sobjects/Opportunity/006"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "record", "flat"),
+    [
+        pytest.param(
+            ["Name"], {"attributes": ATTRS, "Id": "006A", "Name": "Deal"},
+            {"Id": "006A", "Name": "Deal"}, id="plain-fields-attributes-dropped",
+        ),
+        pytest.param(
+            ["Account.Name", "Account.Website"],
+            {"Id": "006A", "Account": {"attributes": ATTRS, "Name": "Acme", "Website": "a.io"}},
+            {"Id": "006A", "Account.Name": "Acme", "Account.Website": "a.io"},
+            id="relationship",
+        ),
+        pytest.param(
+            ["Account.Name"], {"Id": "006A", "Account": None}, {"Id": "006A", "Account": None},
+            id="empty-lookup-gives-no-path",
+        ),
+        pytest.param(
+            ["Account.Owner.Name"],
+            {"Id": "006A", "Account": {"attributes": ATTRS, "Owner": {"attributes": ATTRS,
+                                                                      "Name": "Rep"}}},
+            {"Id": "006A", "Account.Owner.Name": "Rep"},
+            id="nested-relationship",
+        ),
+        pytest.param(
+            ["Account.Owner.Name"],
+            {"Id": "006A", "Account": {"attributes": ATTRS, "Owner": None}},
+            {"Id": "006A", "Account.Owner": None},
+            id="nested-empty-lookup",
+        ),
+        pytest.param(
+            ["Name"], {"Id": "006A", "Details__c": {"a": 1}}, {"Id": "006A", "Details__c": {"a": 1}},
+            id="a-dict-value-not-selected-as-a-path-is-left-alone",
+        ),
+    ],
+)  # fmt: skip
+def test_records_are_flattened_by_the_selected_paths(
+    fields: list[str], record: dict[str, Any], flat: dict[str, Any]
+) -> None:
+    assert _flattener(fields)(record) == flat
