@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from hubspot import HubSpot
@@ -102,6 +102,29 @@ class HubSpotConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
+class _Apis:
+    """A HubSpot client whose API objects (``crm.deals.basic_api``...) are built once.
+
+    hubspot-api-client builds a new ``ApiClient`` (configuration, urllib3 pool, a
+    package-metadata lookup) on every such attribute access, so each call would open a new
+    connection; a full HubSpot mirror makes over a thousand calls. Building is idempotent,
+    so two threads racing on a first access merely build one twice.
+    """
+
+    def __init__(self, target: Any) -> None:
+        self._target = target
+        self._built: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        built = self._built.get(name)
+        if built is None:
+            built = getattr(self._target, name)
+            if not name.endswith("_api"):  # a discovery level (crm, deals, v4...): go on
+                built = _Apis(built)
+            self._built[name] = built
+        return built
+
+
 class HubSpotConnector(CountedCalls):
     """HubSpot deals behind the CRM port."""
 
@@ -125,9 +148,10 @@ class HubSpotConnector(CountedCalls):
         with self._client_lock:  # concurrent writers share one client
             if self._client is None:
                 # No urllib3 retries: they would sleep on Retry-After beneath our own retries.
-                self._client = HubSpot(
+                client = HubSpot(
                     access_token=self._token, host=self.config.base_url, retry=Retry(total=False)
                 )
+                self._client = cast(HubSpot, _Apis(client))
             return self._client
 
     def _call(self, fn: Callable[[HubSpot], Any]) -> Any:

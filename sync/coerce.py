@@ -69,6 +69,18 @@ def to_decimal(value: Any) -> Decimal | None:
         return result
     if kind is int:
         return Decimal(value)
+    if value is None:
+        return None
+    if kind is str:  # HubSpot's numbers are strings
+        try:
+            result = Decimal(value)  # surrounding blanks are allowed, as in value.strip()
+        except InvalidOperation:
+            if not value.strip():
+                return None
+            raise CoercionError(f"{value!r} is not a number") from None
+        if not result.is_finite():
+            raise CoercionError(f"{value!r} is not a finite number")
+        return result
     if _blank(value):
         return None
     if isinstance(value, bool):
@@ -93,6 +105,15 @@ def to_decimal(value: Any) -> Decimal | None:
 
 def to_datetime(value: Any) -> datetime | None:
     """A UTC-aware ``datetime`` from ISO 8601 (with an offset) or epoch milliseconds."""
+    if value is None:
+        return None
+    if type(value) is str and len(value) > 19 and value[10] == "T":
+        try:  # the common case first: a full ISO date-time with its offset or Z
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None  # the checks below say why
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
     if _blank(value):
         return None
     if isinstance(value, datetime):
@@ -121,6 +142,8 @@ def to_datetime(value: Any) -> datetime | None:
 
 def to_date(value: Any) -> date | None:
     """A ``date`` from ``YYYY-MM-DD``, or from a date-time / epoch ms (its UTC date)."""
+    if value is None:
+        return None
     if type(value) is str and len(value) == 10 and value[4] == "-" and value[7] == "-":
         try:  # the common case first: exactly YYYY-MM-DD
             return date.fromisoformat(value)
@@ -146,8 +169,10 @@ def to_date(value: Any) -> date | None:
 
 def to_bool(value: Any) -> bool | None:
     """``True``/``False`` from JSON booleans or the strings ``true``/``false``."""
-    if value is True or value is False:
+    if value is True or value is False or value is None:
         return value
+    if isinstance(value, str) and value in ("true", "false"):  # HubSpot's, as they come
+        return value == "true"
     if _blank(value):
         return None
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):

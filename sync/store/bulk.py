@@ -35,9 +35,11 @@ from itertools import chain
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Table
+from sqlalchemy import Connection, Date, DateTime, Dialect, Enum, Table
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
+
+from sync.store.types import CurrencyCode
 
 __all__ = ["Refused", "upsert"]
 
@@ -56,6 +58,7 @@ class _Plan:
     columns: tuple[str, ...]
     processors: tuple[_Processor, ...]
     lengths: tuple[int | None, ...]  # the longest text each column holds, if limited
+    by_value: tuple[bool, ...]  # equal values convert alike: convert each distinct one once
     column_wise: bool  # one execute with an array per column (PostgreSQL)
     # SQLite: "INSERT INTO t (...) VALUES", one row's "(?, ...)", the two ON CONFLICT tails
     into: str = ""
@@ -115,10 +118,10 @@ def upsert(
     unique = _last_per_key(rows, keys)
     refusals = _Refusals(not refuse_rows, plan.sql)
     values = [
-        _converted(column, process, name, length, refusals)
-        for column, process, name, length in zip(
+        _converted(column, process, name, length, by_value, refusals)
+        for column, process, name, length, by_value in zip(
             _transposed(unique, plan.columns), plan.processors, plan.columns, plan.lengths,
-            strict=True,
+            plan.by_value, strict=True,
         )
     ]  # fmt: skip
     refused = [Refused(unique[i], tuple(problems)) for i, problems in refusals.by_row.items()]
@@ -186,10 +189,17 @@ def _transposed(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list
 
 
 def _converted(
-    values: list[Any], process: _Processor, name: str, length: int | None, refusals: _Refusals
+    values: list[Any],
+    process: _Processor,
+    name: str,
+    length: int | None,
+    by_value: bool,
+    refusals: _Refusals,
 ) -> list[Any]:
-    """``values`` through ``process``, called once per run of the same object (``now``, None);
-    text longer than ``length`` and values ``process`` raises on are refused."""
+    """``values`` through ``process``: once per distinct value where equal values convert
+    alike (``by_value``: codes, enum values, dates), else once per run of the same object
+    (``now``, None). Text longer than ``length`` and values ``process`` raises on are
+    refused."""
     if length is not None:
         try:
             longest = max(map(len, filter(None, values)), default=0)
@@ -203,6 +213,21 @@ def _converted(
     if process is None:
         return values
     out: list[Any] = []
+    if by_value:
+        seen: dict[Any, Any] = {}
+        for index, value in enumerate(values):
+            try:
+                converted = seen[value]
+            except (KeyError, TypeError):  # new, or unhashable (which process refuses)
+                try:
+                    converted = process(value)
+                except (TypeError, ValueError, LookupError) as exc:
+                    refusals.add(index, name, exc)
+                    converted = None
+                else:
+                    seen[value] = converted
+            out.append(converted)
+        return out
     last_in: Any = _UNSET
     last_out: Any = None
     for index, value in enumerate(values):
@@ -229,6 +254,13 @@ def _plan(
         table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
     )
     lengths = tuple(getattr(table.c[name].type, "length", None) for name in columns)
+    # Equal values of these types are the same stored value (a StrEnum member and its
+    # text alike); a datetime (also a date) never equals a date, so Date is safe too.
+    by_value = tuple(
+        isinstance(table.c[name].type, Enum | Date | CurrencyCode)
+        and not isinstance(table.c[name].type, DateTime)
+        for name in columns
+    )
     into = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)})"
     on_conflict = f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO "
     conflict = on_conflict + (
@@ -243,6 +275,7 @@ def _plan(
             columns,
             processors,
             lengths,
+            by_value,
             False,
             into=f"{into} VALUES",
             marks=marks,
@@ -259,5 +292,5 @@ def _plan(
         )
         # Identifiers come from the table's metadata, quoted by the dialect.
         sql = f"{into} SELECT * FROM unnest({arrays}) {conflict}"  # noqa: S608
-        return _Plan(sql, columns, processors, lengths, True)
+        return _Plan(sql, columns, processors, lengths, by_value, True)
     raise NotImplementedError(f"no bulk upsert for the {dialect.name} dialect")

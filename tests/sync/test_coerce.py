@@ -82,6 +82,10 @@ def test_float_becomes_its_shortest_repr(value: float) -> None:
         pytest.param(1704103200000, datetime(2024, 1, 1, 10, tzinfo=UTC), id="epoch-ms-int"),
         pytest.param(datetime(2024, 1, 1, 11, tzinfo=timezone(timedelta(hours=1))),
                      datetime(2024, 1, 1, 10, tzinfo=UTC), id="aware-datetime"),
+        pytest.param(" 2024-01-01T10:00:00z ", datetime(2024, 1, 1, 10, tzinfo=UTC),
+                     id="blanks-and-lowercase-z"),
+        pytest.param("2024-01-01T10:00:00.5-0130", datetime(2024, 1, 1, 11, 30, 0, 500000,
+                     tzinfo=UTC), id="offset-without-colon"),
         pytest.param(None, None, id="null"),
     ],
 )  # fmt: skip
@@ -97,6 +101,8 @@ def test_to_datetime(raw: Any, expected: datetime | None) -> None:
     "raw",
     [
         pytest.param("2024-01-01T10:00:00", id="naive-string"),
+        pytest.param("2024-01-01T10:00:00.000000", id="naive-string-long"),
+        pytest.param("2024-13-01T10:00:00Z", id="impossible-month"),
         pytest.param(datetime(2024, 1, 1), id="naive-datetime"),
         pytest.param("2024-01-01", id="date-only"),
         pytest.param("yesterday", id="word"),
@@ -116,6 +122,8 @@ def test_to_datetime_rejects(raw: Any) -> None:
         pytest.param("2024-02-29", date(2024, 2, 29), id="sf-date"),
         pytest.param("1706659200000", date(2024, 1, 31), id="hubspot-midnight-ms"),
         pytest.param("2024-01-31T23:30:00-02:00", date(2024, 2, 1), id="datetime-utc-date"),
+        pytest.param(" 2024-02-29 ", date(2024, 2, 29), id="blanks"),
+        pytest.param(None, None, id="null"),
         pytest.param(date(2024, 1, 1), date(2024, 1, 1), id="date"),
         pytest.param("", None, id="empty"),
     ],
@@ -125,7 +133,9 @@ def test_to_date(raw: Any, expected: date | None) -> None:
     assert to_date(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["2024-02-30", "31/01/2024", "soon", 20240101.0])
+@pytest.mark.parametrize(
+    "raw", ["2024-02-30", "31/01/2024", "soon", 20240101.0, "2024-W01-1", "2024-01-0x"]
+)
 def test_to_date_rejects(raw: Any) -> None:
     """Impossible or foreign-format dates are refused."""
     with pytest.raises(CoercionError):
@@ -134,7 +144,16 @@ def test_to_date_rejects(raw: Any) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [(True, True), (False, False), ("true", True), ("FALSE", False), (None, None), ("", None)],
+    [
+        (True, True),
+        (False, False),
+        ("true", True),
+        ("false", False),
+        ("FALSE", False),
+        (" True ", True),
+        (None, None),
+        ("", None),
+    ],
 )
 def test_to_bool(raw: Any, expected: bool | None) -> None:
     """Booleans come as JSON booleans (Salesforce) or strings (HubSpot)."""
