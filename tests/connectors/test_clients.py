@@ -1,4 +1,5 @@
-"""Salesforce query records flattened for the mapping: relationship paths become keys."""
+"""What the connectors do with their clients: Salesforce records flattened by the selected
+relationship paths; HubSpot API objects kept."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from connectors.hubspot import HubSpotConfig, HubSpotConnector
 from connectors.salesforce import _flattener
 
 ATTRS = {"type": "Opportunity", "url": "/services/data/v59.0/sobjects/Opportunity/006"}
@@ -51,3 +53,13 @@ def test_records_are_flattened_by_the_selected_paths(
     fields: list[str], record: dict[str, Any], flat: dict[str, Any]
 ) -> None:
     assert _flattener(fields)(record) == flat
+
+
+def test_hubspot_api_objects_are_built_once_per_client() -> None:
+    """The stock client builds an ApiClient (and a connection) per attribute access; the
+    connector's client keeps each API object, so calls reuse one connection pool."""
+    connector = HubSpotConnector(HubSpotConfig(base_url="http://127.0.0.1:9", access_token="t"))
+    api = connector.client.crm.deals.basic_api
+    assert connector.client.crm.deals.basic_api is api
+    assert connector.client.crm.deals.batch_api is not api
+    assert api.api_client.configuration.access_token == "t"
