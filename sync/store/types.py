@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact
 from enum import StrEnum
 from typing import Any
 
@@ -46,6 +46,9 @@ __all__ = [
 ID: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+#: Decimal arithmetic that raises rather than round.
+_EXACT = Context(traps=[Inexact])
+_NOT_WHOLE = Decimal("NaN")
 
 
 def utcnow() -> datetime:
@@ -83,6 +86,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         to_utc = self.process_bind_param
 
         def process(value: Any) -> str | None:
+            if type(value) is datetime and value.tzinfo is UTC:  # the common case, direct
+                return value.replace(tzinfo=None).isoformat(" ", "microseconds")
             naive = to_utc(value, dialect)
             # SQLAlchemy's SQLite DATETIME text (YYYY-MM-DD HH:MM:SS.ffffff), written by
             # the C isoformat rather than by %-formatting seven fields: a bulk upsert
@@ -119,6 +124,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
         self.scale = scale
         self._quantum = Decimal(1).scaleb(-scale)
         self._limit = Decimal(10) ** (precision - scale)
+        self._scaled_limit = Decimal(10) ** precision
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
@@ -148,7 +154,16 @@ class ExactDecimal(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> Decimal | int | None:
         if value is None:
             return None
-        exact = self.exact(value)
+        if type(value) is Decimal and dialect.name == "sqlite":  # the common case, direct
+            try:
+                scaled = value.scaleb(self.scale, context=_EXACT)
+            except Inexact:  # more digits than a Decimal context holds: see exact()
+                scaled = _NOT_WHOLE
+            if scaled.is_finite() and abs(scaled) < self._scaled_limit:
+                whole = int(scaled)
+                if whole == scaled:  # nothing beyond the scale: exact
+                    return whole
+        exact = self.exact(value)  # the general case, and why a value is refused
         return int(exact.scaleb(self.scale)) if dialect.name == "sqlite" else exact
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
@@ -204,6 +219,10 @@ class JSONDocument(TypeDecorator[Any]):
         return dialect.type_descriptor(JSON(none_as_null=True))
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if type(value) is dict and all(
+            type(k) is str and (v is None or type(v) is str) for k, v in value.items()
+        ):
+            return value  # text and nulls only (a record's CRM values): plain as it is
         return None if value is None else _plain(value, self.raw, "$")
 
 

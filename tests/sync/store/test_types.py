@@ -7,7 +7,10 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +24,7 @@ from sync.store import (
     RegistrationStatus,
     transaction,
 )
+from sync.store.types import MONEY
 from tests.sync.store import rows
 
 T = TypeVar("T")
@@ -228,3 +232,26 @@ def test_json_keeps_integers_beyond_64_bits(factory: sessionmaker[Session]) -> N
         session.flush()
         record_id = record.id
     assert reread(factory, QuarantinedRecord, record_id).payload == {"Amount": huge, "Name": "x"}
+
+
+@given(
+    st.one_of(
+        st.decimals(allow_nan=True, allow_infinity=True),
+        st.decimals(places=4, min_value=-(10**14), max_value=10**14),
+        st.builds(lambda d, z: Decimal(f"{d}{'0' * z}"),
+                  st.decimals(places=4, min_value=-(10**6), max_value=10**6),
+                  st.integers(0, 40)),  # trailing zeros beyond any Decimal context
+    )
+)  # fmt: skip
+def test_money_fast_path_stores_what_exact_allows(value: Decimal) -> None:
+    """SQLite's direct conversion of a Decimal agrees with ``exact()`` on every value."""
+    dialect = sqlite.dialect()
+    try:
+        expected: int | None = int(MONEY.exact(value).scaleb(MONEY.scale))
+    except (ValueError, TypeError):
+        expected = None
+    if expected is None:
+        with pytest.raises((ValueError, TypeError)):
+            MONEY.process_bind_param(value, dialect)
+    else:
+        assert MONEY.process_bind_param(value, dialect) == expected
