@@ -12,9 +12,10 @@ column by column and once per distinct value object, then makes one driver call:
   no row conflicts, so rows the caller knows to be new (``existing``) go through
   ``ON CONFLICT DO NOTHING``; if any of them was there after all, they all go through the
   full upsert again (idempotent);
-- PostgreSQL: one ``INSERT ... SELECT * FROM unnest(<one array per column>) ON CONFLICT
-  DO UPDATE`` statement, parsed and planned once instead of once per row (psycopg's
-  pipelined executemany still sends one statement per row).
+- PostgreSQL: one ``INSERT ... SELECT ... FROM json_to_recordset(<every row as one JSON
+  document>) ON CONFLICT DO UPDATE`` statement, parsed and planned once instead of once
+  per row (psycopg's pipelined executemany still sends one statement per row), its one
+  parameter written by orjson.
 
 Text longer than its column is refused on every dialect (SQLite would keep it whole, where
 PostgreSQL refuses it). A refused value raises, or, for a caller that keeps bad rows aside
@@ -26,15 +27,19 @@ collapsed to the last of them first: the result a row-by-row executemany would l
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 from itertools import chain
 from operator import itemgetter
 from typing import Any
 
+import orjson
+from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, Date, DateTime, Dialect, Enum, Table
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
@@ -59,7 +64,7 @@ class _Plan:
     processors: tuple[_Processor, ...]
     lengths: tuple[int | None, ...]  # the longest text each column holds, if limited
     by_value: tuple[bool, ...]  # equal values convert alike: convert each distinct one once
-    column_wise: bool  # one execute with an array per column (PostgreSQL)
+    document: bool  # one execute with every row in one JSON document (PostgreSQL)
     # SQLite: "INSERT INTO t (...) VALUES", one row's "(?, ...)", the two ON CONFLICT tails
     into: str = ""
     marks: str = ""
@@ -131,8 +136,15 @@ def upsert(
         values = [[column[i] for i in keep] for column in values]
         if not unique:
             return refused
-    if plan.column_wise:
-        connection.exec_driver_sql(plan.sql, tuple(values))
+    if plan.document:
+        rows_as_json = [
+            dict(zip(plan.columns, row, strict=True)) for row in zip(*values, strict=True)
+        ]
+        try:
+            document = orjson.dumps(rows_as_json, default=_json_value).decode()
+        except orjson.JSONEncodeError:  # an integer beyond 64 bits
+            document = json.dumps(rows_as_json, default=_json_value)
+        connection.exec_driver_sql(plan.sql, (document,))
         return refused
     tuples = list(zip(*values, strict=True))
     if existing is None:
@@ -241,6 +253,15 @@ def _converted(
     return out
 
 
+def _json_value(value: Any) -> Any:
+    """What orjson does not write itself: exact decimals as their text, JSON documents."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Jsonb):
+        return value.obj
+    raise TypeError(f"{type(value).__name__} is not JSON data")
+
+
 @lru_cache(maxsize=64)
 def _plan(
     dialect: Dialect,
@@ -283,14 +304,21 @@ def _plan(
             on_conflict_nothing=f"{on_conflict}NOTHING",
         )
     if dialect.name == "postgresql":
-        # Binary arrays (%b): psycopg dumps them without per-element text escaping. The
-        # cast is to the bare type (VARCHAR, not VARCHAR(64)): a length in an explicit
-        # cast truncates silently, where assigning to the column refuses a value too long.
-        arrays = ", ".join(
-            f"%b::{_BARE.sub('', table.c[name].type.compile(dialect=dialect))}[]"
+        # Every row in one JSON document, which the server unpacks (json_to_recordset):
+        # orjson writes it at C speed, where psycopg adapts arrays element by element in
+        # Python. Values are what the column types' bind processors made of them, as JSON
+        # text: Decimals exact, instants with their offset. The record types are the bare
+        # types (VARCHAR, not VARCHAR(64)): a length there would truncate silently, where
+        # assigning to the column refuses a value too long.
+        record = ", ".join(
+            f"{quote(name)} {_BARE.sub('', table.c[name].type.compile(dialect=dialect))}"
             for name in columns
         )
+        chosen = ", ".join(quote(c) for c in columns)
         # Identifiers come from the table's metadata, quoted by the dialect.
-        sql = f"{into} SELECT * FROM unnest({arrays}) {conflict}"  # noqa: S608
+        sql = (
+            f"{into} SELECT {chosen} FROM json_to_recordset(%s::json) AS r({record}) "  # noqa: S608
+            f"{conflict}"
+        )
         return _Plan(sql, columns, processors, lengths, by_value, True)
     raise NotImplementedError(f"no bulk upsert for the {dialect.name} dialect")
