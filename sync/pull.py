@@ -16,11 +16,9 @@ Deleted (Salesforce) and archived (HubSpot) records are marked deleted, never dr
 from __future__ import annotations
 
 import functools
-import queue
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,6 +33,7 @@ from connectors.base import CrmConnector, CrmRecord, RecordPage, Watermark
 from sync.drift import Pulled, correct_drift, load_synced
 from sync.log import get_logger
 from sync.mapping import CompiledMapping, RecordMappingError
+from sync.pipeline import garbage_collector_spares_existing, read_ahead, until_failure
 from sync.store import Crm, Opportunity, Partner, QuarantinedRecord, SyncState, transaction
 from sync.store.bulk import upsert
 
@@ -338,64 +337,6 @@ class _PageWriter:
         return changed
 
 
-def _read_ahead(
-    pages: Iterator[RecordPage], prepare: Callable[[RecordPage], _Prepared]
-) -> Generator[_Prepared, None, None]:
-    """Read and map pages in a thread while the pages before them are stored.
-
-    The store's own work (SQLite's inserts, PostgreSQL's round trips) releases the GIL,
-    so reading and mapping the next page overlaps it. At most ``_AHEAD`` pages wait. The
-    watermark is still committed only with the pages before it, so an interruption loses
-    at most the pages read since the last commit, which the next run reads again.
-    """
-    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=_AHEAD)
-    stop = threading.Event()
-
-    def offer(item: tuple[str, Any]) -> bool:
-        """Hand one item over unless the consumer has gone; False once it has."""
-        while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for page in pages:
-                if not offer(("page", prepare(page))):
-                    return
-            offer(("end", None))
-        except BaseException as exc:  # re-raised in the consumer
-            offer(("error", exc))
-
-    worker = threading.Thread(target=produce, name="pull-read-ahead", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, item = handoff.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join(timeout=30)
-
-
-def _until_failure(
-    pages: Iterator[_Prepared], failures: list[Exception]
-) -> Generator[_Prepared, None, None]:
-    """``pages`` until reading one fails; the error goes to ``failures``, so the pages
-    already stored in the open transaction are committed before it is raised."""
-    try:
-        yield from pages
-    except Exception as exc:
-        failures.append(exc)
-
-
 def _state(session: Session, crm: Crm, obj: str) -> SyncState:
     state = session.get(SyncState, (crm, obj))
     if state is None:
@@ -458,14 +399,19 @@ def pull(
     with transaction(factory) as session:
         partners = _PartnerIndex(session, crm)
 
-    pages = _read_ahead(
+    # Pages are read and mapped in a thread while the ones before them are stored. The
+    # watermark is still committed only with the pages before it: an interruption loses
+    # at most the pages read since the last commit, which the next run reads again.
+    pages = read_ahead(
         connector.changed_since(watermark, fields, cursor),
         functools.partial(_prepare, crm=crm, mapping=mapping, partners=partners, clock=clock),
+        ahead=_AHEAD,
     )
     new_in_quarantine: set[str] = set()
     failures: list[Exception] = []
-    with closing(pages):  # stops the read-ahead thread however the loop ends
-        for first in (readable := _until_failure(pages, failures)):
+    # closing(): stops the read-ahead thread however the loop ends.
+    with closing(pages), garbage_collector_spares_existing():
+        for first in (readable := until_failure(pages, failures)):
             # Pages share a transaction up to commit_records records or commit_seconds, and
             # it commits them with the watermark and cursor that follow the last of them.
             deadline = time.monotonic() + commit_seconds
@@ -485,7 +431,7 @@ def pull(
             report.api_calls = connector.calls - calls_before
             if on_page is not None:
                 on_page(report)
-    if failures:  # raised once the pages read before it are committed
+    if failures:  # a failed read, raised once the pages read before it are committed
         raise failures[0]
 
     deletes_due = deletes_from is None or full_read or run_started - deletes_from >= deletes_every
