@@ -13,7 +13,10 @@ Prints, for N records (default 100,000) per CRM:
 - peak memory (max RSS of a child process) mirroring 10,000 vs N records;
 - a no-change incremental run: API calls and wall time.
 
-    .venv/bin/python bench/mirror.py [--records 100000]
+    .venv/bin/python bench/mirror.py [--records 100000] [--runs 3]
+
+Each figure is the fastest of ``--runs`` runs, bare reads and mirrors interleaved: this
+machine's speed drifts by a quarter over a minute, which one run would take for a result.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from pathlib import Path
 
 import orjson
 from hubspot import HubSpot
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -171,6 +174,9 @@ def child(crm: str, url: str, store_url: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument(
+        "--runs", type=int, default=3, help="report the fastest of this many runs of each"
+    )
     parser.add_argument("--child", nargs=3, metavar=("CRM", "URL", "STORE"))
     args = parser.parse_args()
     if args.child:
@@ -185,17 +191,30 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            print(f"N = {n:,} per CRM")
-            bare_rates = {}
-            for crm, label, read in (
-                ("salesforce", "query_all_iter", bare_read),
-                ("hubspot", "basic_api.get_page", bare_hubspot_read),
-            ):
-                count, bare_seconds = read(url)
-                bare_rates[crm] = count / bare_seconds
+            print(f"N = {n:,} per CRM; each figure the fastest of {args.runs} interleaved runs")
+            reads = {"salesforce": bare_read, "hubspot": bare_hubspot_read}
+            bare: dict[str, float] = {}
+            best: dict[tuple[str, str], dict[str, float]] = {}
+            for _ in range(args.runs):
+                # Baseline and mirrors side by side in every run, so that a slow spell of
+                # the machine weighs on both.
+                for crm, read in reads.items():
+                    count, seconds = read(url)
+                    bare[crm] = min(bare.get(crm, math.inf), seconds)
+                    for dialect in ("sqlite", "postgresql"):
+                        if dialect == "sqlite":
+                            store = f"sqlite:///{work / f'{crm}-{uuid.uuid4().hex[:6]}.db'}"
+                        else:
+                            pg_names.append(postgres_database())
+                            store = f"{POSTGRES}/{pg_names[-1]}"
+                        r = mirror(crm, url, store)
+                        kept = best.get((crm, dialect))
+                        if kept is None or r["seconds"] < kept["seconds"]:
+                            best[crm, dialect] = r
+            for crm, label in (("salesforce", "query_all_iter"), ("hubspot", "basic_api.get_page")):
                 print(
-                    f"bare {crm} {label} read: {count:,} records in {bare_seconds:.2f} s "
-                    f"= {bare_rates[crm]:,.0f}/s (baseline)"
+                    f"bare {crm} {label} read: {n:,} records in {bare[crm]:.2f} s "
+                    f"= {n / bare[crm]:,.0f}/s (baseline)"
                 )
             count, bare_seconds = bare_read(url, stock=False)
             print(
@@ -206,23 +225,16 @@ def main() -> None:
                 f"{'mirror':<24}{'records':>9}{'seconds':>9}{'rec/s':>9}{'vs bare':>9}"
                 f"{'calls':>7}{'floor':>7}{'no-change calls':>17}{'its ms':>8}"
             )
-            for crm in ("salesforce", "hubspot"):
+            for (crm, dialect), r in best.items():
                 floor = math.ceil(n / (2000 if crm == "salesforce" else 100))
-                for dialect in ("sqlite", "postgresql"):
-                    if dialect == "sqlite":
-                        store = f"sqlite:///{work / f'{crm}.db'}"
-                    else:
-                        pg_names.append(postgres_database())
-                        store = f"{POSTGRES}/{pg_names[-1]}"
-                    r = mirror(crm, url, store)
-                    rate = r["records"] / r["seconds"]
-                    ratio = f"{rate / bare_rates[crm]:.2f}"
-                    print(
-                        f"{crm + ' -> ' + dialect:<24}{r['records']:>9,.0f}{r['seconds']:>9.2f}"
-                        f"{rate:>9,.0f}{ratio:>9}{r['calls']:>7,.0f}{floor:>7,}"
-                        f"{r['incremental_calls']:>17,.0f}"
-                        f"{r['incremental_seconds'] * 1000:>8,.0f}"
-                    )
+                rate = r["records"] / r["seconds"]
+                ratio = f"{rate / (n / bare[crm]):.2f}"
+                print(
+                    f"{crm + ' -> ' + dialect:<24}{r['records']:>9,.0f}{r['seconds']:>9.2f}"
+                    f"{rate:>9,.0f}{ratio:>9}{r['calls']:>7,.0f}{floor:>7,}"
+                    f"{r['incremental_calls']:>17,.0f}"
+                    f"{r['incremental_seconds'] * 1000:>8,.0f}"
+                )
             for crm in ("salesforce", "hubspot"):
                 small_peak = child_peak_rss(crm, small_url, work)
                 big_peak = child_peak_rss(crm, url, work)

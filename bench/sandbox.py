@@ -25,7 +25,7 @@ from pathlib import Path
 import orjson
 import requests
 from hubspot import HubSpot
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
