@@ -17,9 +17,10 @@ column by column and once per distinct value object, then makes one driver call:
   per row (psycopg's pipelined executemany still sends one statement per row), its one
   parameter written by orjson.
 
-Text longer than its column is refused on every dialect (SQLite would keep it whole, where
-PostgreSQL refuses it). A refused value raises, or, for a caller that keeps bad rows aside
-(the pull's quarantine), leaves out its row alone and is returned with the reason.
+Text longer than its column, or holding a NUL character, is refused on every dialect
+(SQLite would keep it, where PostgreSQL refuses it). A refused value raises, or, for a
+caller that keeps bad rows aside (the pull's quarantine), leaves out its row alone and is
+returned with the reason.
 
 A statement cannot update the same row twice on PostgreSQL, so rows sharing a key are
 collapsed to the last of them first: the result a row-by-row executemany would leave.
@@ -215,13 +216,20 @@ def _converted(
     if length is not None:
         try:
             longest = max(map(len, filter(None, values)), default=0)
+            nul = "\x00" in "".join(filter(None, values))
         except TypeError:  # not text: the column type decides below
-            longest = 0
-        if longest > length:
+            longest, nul = 0, False
+        if longest > length or nul:
             for index, value in enumerate(values):
-                if isinstance(value, str) and len(value) > length:
+                if not isinstance(value, str):
+                    continue
+                if len(value) > length:
                     problem = ValueError(f"{len(value)} characters, at most {length} are kept")
                     refusals.add(index, name, problem)
+                elif "\x00" in value:
+                    # PostgreSQL text cannot hold it; on SQLite it would cut the text short
+                    # for most readers. Refused on both, like a value too long.
+                    refusals.add(index, name, ValueError("contains a NUL character"))
     if process is None:
         return values
     out: list[Any] = []

@@ -201,7 +201,8 @@ class JSONDocument(TypeDecorator[Any]):
 
     On write, ``Decimal`` becomes its exact text (``"12.50"``), ``date`` and aware
     ``datetime`` ISO text, enums their value, tuples lists; ``float`` is refused unless
-    ``raw`` (a CRM payload kept as received), where it is stored as its shortest repr text.
+    ``raw`` (a CRM payload kept as received), where it is stored as its shortest repr text
+    (and a NUL character, which PostgreSQL's JSON cannot hold, as the text ``\\u0000``).
     Values read back are plain JSON: strings where money was. Assign a new value to change
     a document: in-place mutation of a loaded dict is not tracked.
     """
@@ -219,8 +220,10 @@ class JSONDocument(TypeDecorator[Any]):
         return dialect.type_descriptor(JSON(none_as_null=True))
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        if type(value) is dict and all(
-            type(k) is str and (v is None or type(v) is str) for k, v in value.items()
+        if (
+            not self.raw
+            and type(value) is dict
+            and all(type(k) is str and (v is None or type(v) is str) for k, v in value.items())
         ):
             return value  # text and nulls only (a record's CRM values): plain as it is
         return None if value is None else _plain(value, self.raw, "$")
@@ -233,7 +236,8 @@ def _plain(value: Any, raw: bool, path: str) -> Any:
     if isinstance(value, StrEnum):
         return value.value
     if isinstance(value, str):
-        return value
+        # A raw payload must always be storable, and PostgreSQL's JSON cannot hold NUL.
+        return value.replace("\x00", "\\u0000") if raw and "\x00" in value else value
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"{path}: {value} is not a finite number")
@@ -254,7 +258,7 @@ def _plain(value: Any, raw: bool, path: str) -> Any:
             if not isinstance(key, str):
                 raise TypeError(f"{path}: JSON object keys must be strings, got {key!r}")
             # Text and null, most of a document, need no walk (nor a path for errors).
-            if item is None or type(item) is str:
+            if item is None or (type(item) is str and not (raw and "\x00" in item)):
                 document[key] = item
             else:
                 document[key] = _plain(item, raw, f"{path}.{key}")

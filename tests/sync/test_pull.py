@@ -386,20 +386,25 @@ def test_money_is_exact_and_partners_resolve(
 def test_values_the_store_cannot_hold_are_quarantined_not_fatal(
     sandbox: Sandbox, sandbox_server: SandboxServer, store: sessionmaker[Session]
 ) -> None:
-    """Too many decimal places, an amount out of range, a name too long: those records wait
-    in quarantine with the reason; the page and the pull go on."""
+    """Too many decimal places, an amount out of range, a name too long or holding a NUL:
+    those records wait in quarantine with the reason; the page and the pull go on."""
     seed_hubspot(sandbox, 30)
     ids = sorted(str(i) for i in sandbox.hubspot.table("deals")._by_id)
     sandbox.hubspot.update("deals", ids[0], {"amount": "10.123456"})
     sandbox.hubspot.update("deals", ids[1], {"amount": "1" + "0" * 20})
     sandbox.hubspot.update("deals", ids[2], {"dealname": "x" * 300})
+    sandbox.hubspot.update("deals", ids[3], {"dealname": "Acme\x00Corp"})
     report = pull(store, hubspot(sandbox_server), HS_MAPPING)
-    assert (report.upserted, report.quarantined) == (27, 3)
+    assert (report.upserted, report.quarantined) == (26, 4)
     with store() as session:
-        reasons = {q.crm_id: q.reason for q in session.scalars(select(QuarantinedRecord))}
+        quarantined = {q.crm_id: q for q in session.scalars(select(QuarantinedRecord))}
+    reasons = {crm_id: q.reason for crm_id, q in quarantined.items()}
     assert "more than 4 decimal places" in reasons[ids[0]]
     assert "out of range" in reasons[ids[1]]
     assert "at most 255" in reasons[ids[2]]
+    assert reasons[ids[3]] == "name: contains a NUL character"
+    # The raw payload keeps the NUL as the text \u0000: PostgreSQL's JSON cannot hold it.
+    assert quarantined[ids[3]].payload["dealname"] == "Acme\\u0000Corp"
 
 
 def test_hubspot_no_change_incremental_is_one_call_between_archive_checks(

@@ -170,6 +170,16 @@ def test_refuse_rows_leaves_out_only_the_bad_rows(
     assert set(kept) == {good["crm_id"], fine["crm_id"]}
 
 
+def test_text_with_a_nul_character_is_refused_on_every_dialect(session: Session) -> None:
+    """PostgreSQL text cannot hold NUL: refused per row there and on SQLite alike."""
+    good, bad = row(), row(name="Acme\x00 Corp")
+    refused = upsert(session, TABLE, [good, bad], KEYS, updates(good), refuse_rows=True)
+    assert [(r.row["crm_id"], r.problems) for r in refused] == [
+        (bad["crm_id"], ("name: contains a NUL character",))
+    ]
+    assert stored(session, good["crm_id"]).name == "Bulk deal"
+
+
 def test_refuse_rows_with_every_row_refused_stores_nothing(session: Session) -> None:
     bad = row(currency="EURO")
     refused = upsert(session, TABLE, [bad], KEYS, updates(bad), refuse_rows=True)
