@@ -202,7 +202,8 @@ class JSONDocument(TypeDecorator[Any]):
     On write, ``Decimal`` becomes its exact text (``"12.50"``), ``date`` and aware
     ``datetime`` ISO text, enums their value, tuples lists; ``float`` is refused unless
     ``raw`` (a CRM payload kept as received), where it is stored as its shortest repr text
-    (and a NUL character, which PostgreSQL's JSON cannot hold, as the text ``\\u0000``).
+    (and a NUL character, which PostgreSQL's JSON cannot hold, as the text ``\\u0000``;
+    elsewhere a NUL is refused).
     Values read back are plain JSON: strings where money was. Assign a new value to change
     a document: in-place mutation of a loaded dict is not tracked.
     """
@@ -223,7 +224,10 @@ class JSONDocument(TypeDecorator[Any]):
         if (
             not self.raw
             and type(value) is dict
-            and all(type(k) is str and (v is None or type(v) is str) for k, v in value.items())
+            and all(
+                type(k) is str and (v is None or (type(v) is str and "\x00" not in v))
+                for k, v in value.items()
+            )
         ):
             return value  # text and nulls only (a record's CRM values): plain as it is
         return None if value is None else _plain(value, self.raw, "$")
@@ -237,7 +241,11 @@ def _plain(value: Any, raw: bool, path: str) -> Any:
         return value.value
     if isinstance(value, str):
         # A raw payload must always be storable, and PostgreSQL's JSON cannot hold NUL.
-        return value.replace("\x00", "\\u0000") if raw and "\x00" in value else value
+        if "\x00" not in value:
+            return value
+        if raw:
+            return value.replace("\x00", "\\u0000")
+        raise ValueError(f"{path}: contains a NUL character, which PostgreSQL cannot store")
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"{path}: {value} is not a finite number")
@@ -258,7 +266,7 @@ def _plain(value: Any, raw: bool, path: str) -> Any:
             if not isinstance(key, str):
                 raise TypeError(f"{path}: JSON object keys must be strings, got {key!r}")
             # Text and null, most of a document, need no walk (nor a path for errors).
-            if item is None or (type(item) is str and not (raw and "\x00" in item)):
+            if item is None or (type(item) is str and "\x00" not in item):
                 document[key] = item
             else:
                 document[key] = _plain(item, raw, f"{path}.{key}")

@@ -394,8 +394,9 @@ def test_values_the_store_cannot_hold_are_quarantined_not_fatal(
     sandbox.hubspot.update("deals", ids[1], {"amount": "1" + "0" * 20})
     sandbox.hubspot.update("deals", ids[2], {"dealname": "x" * 300})
     sandbox.hubspot.update("deals", ids[3], {"dealname": "Acme\x00Corp"})
+    sandbox.hubspot.update("deals", ids[4], {"payout_reference": "PO\x001"})
     report = pull(store, hubspot(sandbox_server), HS_MAPPING)
-    assert (report.upserted, report.quarantined) == (26, 4)
+    assert (report.upserted, report.quarantined) == (25, 5)
     with store() as session:
         quarantined = {q.crm_id: q for q in session.scalars(select(QuarantinedRecord))}
     reasons = {crm_id: q.reason for crm_id, q in quarantined.items()}
@@ -403,6 +404,7 @@ def test_values_the_store_cannot_hold_are_quarantined_not_fatal(
     assert "out of range" in reasons[ids[1]]
     assert "at most 255" in reasons[ids[2]]
     assert reasons[ids[3]] == "name: contains a NUL character"
+    assert reasons[ids[4]].startswith("crm_values: $.payout_reference: contains a NUL")
     # The raw payload keeps the NUL as the text \u0000: PostgreSQL's JSON cannot hold it.
     assert quarantined[ids[3]].payload["dealname"] == "Acme\\u0000Corp"
 

@@ -191,6 +191,8 @@ def test_json_stores_money_and_instants_as_text(factory: sessionmaker[Session]) 
         pytest.param({"at": datetime(2026, 1, 1)}, "naive datetime", id="naive"),
         pytest.param({1: "a"}, "keys must be strings", id="int-key"),
         pytest.param({"x": {1, 2}}, "set is not JSON data", id="set"),
+        pytest.param({"ref": "PO\x00-1"}, r"\$\.ref: contains a NUL", id="nul-in-text"),
+        pytest.param({"a": {"ref": "\x00"}}, r"\$\.a\.ref: contains a NUL", id="nested-nul"),
     ],
 )
 def test_json_refuses_floats_and_non_json(
