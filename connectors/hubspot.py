@@ -349,11 +349,13 @@ class HubSpotConnector(CountedCalls):
         fallback: datetime,
     ) -> tuple[CrmRecord, ...]:
         out: list[CrmRecord] = []
+        keyed = [(COMPANY_PREFIX + prop, prop) for prop in company_props]
         for raw in results:
-            values: dict[str, Any] = dict(raw.get("properties") or {})
+            # The decoded page is ours: its properties dict becomes the record's values.
+            values: dict[str, Any] = raw.get("properties") or {}
             company = companies.get(raw["id"]) or {}
-            for prop in company_props:
-                values[COMPANY_PREFIX + prop] = company.get(prop)
+            for key, prop in keyed:
+                values[key] = company.get(prop)
             modified = values.get(MODIFIED) or raw.get("updatedAt")
             # A record without a modification time keeps the window's start, so the
             # watermark never moves past records not yet read.

@@ -80,6 +80,11 @@ def translate(exc: Exception) -> CrmError:
 
 
 def instant(value: str) -> datetime:
+    if len(value) > 19 and value[10] == "T":  # the common case: ISO 8601, Z or an offset
+        try:
+            return datetime.fromisoformat(value).astimezone(UTC)
+        except ValueError:
+            pass  # the general path below says why
     text = value.strip()
     if text.isdigit():
         return datetime.fromtimestamp(int(text) / 1000, tz=UTC)

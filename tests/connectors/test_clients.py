@@ -1,13 +1,15 @@
 """What the connectors do with their clients: Salesforce records flattened by the selected
-relationship paths; HubSpot API objects kept."""
+relationship paths; HubSpot API objects kept, its instants read as UTC."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from connectors.hubspot import HubSpotConfig, HubSpotConnector
+from connectors.hubspot_wire import instant
 from connectors.salesforce import _flattener
 
 ATTRS = {"type": "Opportunity", "url": "/services/data/v59.0/sobjects/Opportunity/006"}
@@ -63,3 +65,22 @@ def test_hubspot_api_objects_are_built_once_per_client() -> None:
     assert connector.client.crm.deals.basic_api is api
     assert connector.client.crm.deals.batch_api is not api
     assert api.api_client.configuration.access_token == "t"
+
+
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [
+        pytest.param("2026-10-23T03:36:49.709Z", datetime(2026, 10, 23, 3, 36, 49, 709000, UTC),
+                     id="iso-z"),
+        pytest.param("2026-10-23T05:36:49+02:00", datetime(2026, 10, 23, 3, 36, 49, tzinfo=UTC),
+                     id="iso-offset"),
+        pytest.param(" 2026-10-23T03:36:49Z ", datetime(2026, 10, 23, 3, 36, 49, tzinfo=UTC),
+                     id="blanks"),
+        pytest.param("1792726609709", datetime(2026, 10, 23, 3, 36, 49, 709000, UTC),
+                     id="epoch-ms"),
+    ],
+)  # fmt: skip
+def test_hubspot_instants_are_utc(wire: str, expected: datetime) -> None:
+    moment = instant(wire)
+    assert moment == expected
+    assert moment.tzinfo is UTC
