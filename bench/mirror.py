@@ -46,7 +46,7 @@ from connectors.salesforce import SalesforceConfig, SalesforceConnector
 from connectors.transport import session_for
 from sync.log import configure_logging
 from sync.mapping import load_mapping
-from sync.pull import pull
+from sync.mirror.pull import pull
 from sync.settings import SyncSettings
 from sync.store import make_engine, session_factory, upgrade
 

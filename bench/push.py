@@ -39,12 +39,13 @@ from connectors.hubspot import HubSpotConfig, HubSpotConnector
 from connectors.salesforce import SalesforceConfig, SalesforceConnector
 from connectors.wire import dumps_exact
 from sync.log import configure_logging
-from sync.mapping import CompiledMapping, load_mapping
-from sync.outbox import crm_targets, plain_value, stage
-from sync.pull import pull
-from sync.push import push
+from sync.mapping import CompiledMapping, crm_targets, load_mapping
+from sync.mirror.pull import pull
+from sync.plain import plain as plain_value
 from sync.settings import SyncSettings
 from sync.store import Opportunity, make_engine, session_factory, transaction, upgrade
+from sync.writeback.outbox import stage
+from sync.writeback.push import push
 
 REPO = Path(__file__).resolve().parents[1]
 BATCH = {"salesforce": 200, "hubspot": 100}

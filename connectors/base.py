@@ -20,6 +20,7 @@ __all__ = [
     "DeletedRecord",
     "FieldInfo",
     "FieldKind",
+    "RecordCreate",
     "RecordPage",
     "RecordUpdate",
     "Watermark",
@@ -73,11 +74,16 @@ class Watermark:
 
 @dataclass(frozen=True)
 class CrmRecord:
-    """A record as read: its id, modified time and raw values by CRM field (paths included)."""
+    """A record as read: its id, modified time and raw values by CRM field (paths included).
+
+    ``deleted``: the record was deleted in the CRM (and arrived with the changes, as
+    Salesforce's ``queryAll`` brings them); its values are whatever the CRM still shows.
+    """
 
     id: str
     modified_at: datetime
     values: Mapping[str, Any]
+    deleted: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,9 @@ class RecordPage:
     records: tuple[CrmRecord, ...]
     watermark: Watermark | None
     cursor: str | None = None
+    #: How many records the whole read will bring, when the CRM says (Salesforce's
+    #: ``totalSize``, HubSpot search's ``total``); None when it does not.
+    total: int | None = None
 
 
 @dataclass(frozen=True)
@@ -146,11 +155,23 @@ class CrmConnector(Protocol):
 
     crm: str
     object_name: str
-    #: True when deleted records arrive through ``changed_since`` (flagged ``IsDeleted``);
+    #: Where the connector talks to (the instance or API base URL), e.g. in messages.
+    endpoint: str
+    #: True when deleted records arrive through ``changed_since`` (``CrmRecord.deleted``);
     #: False when they must be read with ``deleted_since``.
     deletes_in_stream: bool
     #: The most records one write request takes (200 sObject Collections, 100 HubSpot).
     write_batch_size: int
+
+    def id_aliases(self, record_id: str) -> tuple[str, ...]:
+        """Every form in which the CRM writes ``record_id`` (Salesforce: the 15- and the
+        18-character id), ``record_id`` first; a value that is no id comes back alone."""
+        ...
+
+    def user_names(self, user_ids: Sequence[str]) -> Mapping[str, str]:
+        """The names of the CRM users with these ids, where the CRM tells them (one call
+        at most; ids it does not know are left out)."""
+        ...
 
     def describe(self, object_name: str | None = None) -> Mapping[str, FieldInfo]:
         """Every field of the object (or of a related object), by CRM field name."""

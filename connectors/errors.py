@@ -6,7 +6,7 @@
     ├── ConfigurationError   fix the settings or the mapping; never retried
     ├── AuthExpired          re-authenticate once, then it is a ConfigurationError
     ├── RateLimited          wait ``retry_after`` seconds, then retry
-    │   └── QuotaExhausted   the daily allocation is spent: wait for the reset
+    ├── QuotaExhausted       the daily allocation is spent: stop, and wait for the reset
     ├── Transient            5xx, connection failures, UNABLE_TO_LOCK_ROW: retry with backoff
     └── RecordRejected       one record refused (validation, deleted): set aside, go on
 
@@ -62,8 +62,19 @@ class RateLimited(CrmError):
         self.retry_after = retry_after
 
 
-class QuotaExhausted(RateLimited):
-    """The daily API allocation is spent; nothing helps until it resets."""
+class QuotaExhausted(CrmError):
+    """The daily API allocation is spent; nothing helps until it resets.
+
+    Not a :class:`RateLimited`: retrying soon only spends calls the CRM refuses, so a pull
+    or push that meets it stops at once, leaving what it has not done untouched for the
+    run after the reset (``retry_after``: seconds until then, as far as the CRM says).
+    """
+
+    def __init__(
+        self, message: str, *, retry_after: float, crm: str = "", code: str | None = None
+    ) -> None:
+        super().__init__(message, crm=crm, code=code)
+        self.retry_after = retry_after
 
 
 class Transient(CrmError):

@@ -61,12 +61,12 @@ from connectors.hubspot_wire import (
     batch_results,
     created_results,
     epoch_ms,
-    instant,
     primary,
     to_wire,
     translate,
 )
 from connectors.retry import CountedCalls, RetryPolicy, call_with_retries
+from connectors.wire import parse_instant
 
 __all__ = ["HubSpotConfig", "HubSpotConnector", "translate"]
 
@@ -135,6 +135,7 @@ class HubSpotConnector(CountedCalls):
     def __init__(self, config: HubSpotConfig) -> None:
         self.config = config
         self.object_name = config.object_type
+        self.endpoint = config.base_url
         self._token = config.access_token
         self._calls = 0
         self.retries = 0
@@ -204,6 +205,15 @@ class HubSpotConnector(CountedCalls):
             raise Transient("HubSpot answered with a malformed body", crm=CRM)
         return data
 
+    def id_aliases(self, record_id: str) -> tuple[str, ...]:
+        """HubSpot ids have one form."""
+        return (record_id,)
+
+    def user_names(self, user_ids: Sequence[str]) -> dict[str, str]:
+        """Nothing: a deal names its editor by user id only, and HubSpot's users API needs
+        a scope (``settings.users.read``) a sync app is not given."""
+        return {}
+
     # --- metadata ---------------------------------------------------------------------
 
     def describe(self, object_name: str | None = None) -> dict[str, FieldInfo]:
@@ -259,7 +269,7 @@ class HubSpotConnector(CountedCalls):
         self, props: list[str], company_props: list[str], cursor: str | None
     ) -> Iterator[RecordPage]:
         after, _, started = (cursor or "").partition("|")
-        start = instant(started) if started else datetime.now(UTC)
+        start = parse_instant(started) if started else datetime.now(UTC)
         if company_props:
             self._prefetch_companies(company_props)
         while True:
@@ -324,6 +334,7 @@ class HubSpotConnector(CountedCalls):
             yield RecordPage(
                 records=records,
                 watermark=Watermark(last.modified_at, last.id) if last else None,
+                total=page.get("total"),
             )
             next_after = ((page.get("paging") or {}).get("next") or {}).get("after")
             if not next_after:
@@ -359,7 +370,7 @@ class HubSpotConnector(CountedCalls):
             modified = values.get(MODIFIED) or raw.get("updatedAt")
             # A record without a modification time keeps the window's start, so the
             # watermark never moves past records not yet read.
-            moment = instant(str(modified)) if modified else fallback
+            moment = parse_instant(str(modified)) if modified else fallback
             out.append(CrmRecord(id=str(raw["id"]), modified_at=moment, values=values))
         return tuple(out)
 
@@ -449,7 +460,7 @@ class HubSpotConnector(CountedCalls):
             page = self._raw(call)
             for raw in page.get("results") or []:
                 when = raw.get("archivedAt") or raw.get("updatedAt")
-                moment = instant(when) if when else since
+                moment = parse_instant(when) if when else since
                 if moment >= since:
                     yield DeletedRecord(str(raw["id"]), moment)
             after = ((page.get("paging") or {}).get("next") or {}).get("after")

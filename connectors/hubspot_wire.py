@@ -26,7 +26,6 @@ __all__ = [
     "batch_results",
     "created_results",
     "epoch_ms",
-    "instant",
     "primary",
     "to_wire",
     "translate",
@@ -77,18 +76,6 @@ def translate(exc: Exception) -> CrmError:
         headers = getattr(exc, "headers", None) or {}
         return _status_error(status, getattr(exc, "body", None), headers)
     return CrmError(f"unexpected {type(exc).__name__}: {exc}", crm=CRM)
-
-
-def instant(value: str) -> datetime:
-    if len(value) > 19 and value[10] == "T":  # the common case: ISO 8601, Z or an offset
-        try:
-            return datetime.fromisoformat(value).astimezone(UTC)
-        except ValueError:
-            pass  # the general path below says why
-    text = value.strip()
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def epoch_ms(value: datetime) -> str:

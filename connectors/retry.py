@@ -17,7 +17,7 @@ from typing import TypeVar
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
-from connectors.errors import QuotaExhausted, RateLimited, Transient
+from connectors.errors import RateLimited, Transient
 
 __all__ = ["CountedCalls", "RetryPolicy", "call_with_retries", "is_retryable"]
 
@@ -36,8 +36,8 @@ class RetryPolicy:
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """Transient errors and rate limits, but not an exhausted daily quota."""
-    return isinstance(exc, Transient | RateLimited) and not isinstance(exc, QuotaExhausted)
+    """Transient errors and rate limits (an exhausted daily quota is neither)."""
+    return isinstance(exc, Transient | RateLimited)
 
 
 def call_with_retries(

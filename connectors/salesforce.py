@@ -16,6 +16,7 @@ An ``http://`` instance URL (the sandbox) is reached through a transport adapter
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,7 +59,7 @@ from connectors.errors import (
 )
 from connectors.retry import CountedCalls, RetryPolicy, call_with_retries
 from connectors.transport import session_for
-from connectors.wire import dumps_exact
+from connectors.wire import dumps_exact, parse_instant
 
 __all__ = ["SalesforceConfig", "SalesforceConnector"]
 
@@ -138,6 +139,20 @@ def _flattener(fields: Sequence[str]) -> Callable[[dict[str, Any]], dict[str, An
     return flatten
 
 
+_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-5]{3})?")
+_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def case_safe_id(short: str) -> str:
+    """The 18-character id of a 15-character one: three characters, each encoding which
+    of five id characters are upper-case letters."""
+    suffix = ""
+    for start in (0, 5, 10):
+        bits = sum(1 << i for i, c in enumerate(short[start : start + 5]) if "A" <= c <= "Z")
+        suffix += _SUFFIX[bits]
+    return short + suffix
+
+
 def _lookup(fields: Mapping[str, FieldInfo], name: str) -> FieldInfo | None:
     """Salesforce field names are case-insensitive."""
     found = fields.get(name)
@@ -145,14 +160,6 @@ def _lookup(fields: Mapping[str, FieldInfo], name: str) -> FieldInfo | None:
         folded = name.casefold()
         found = next((f for key, f in fields.items() if key.casefold() == folded), None)
     return found
-
-
-def _parse_instant(value: str) -> datetime:
-    """Salesforce's ``2024-01-01T10:00:00.000+0000`` as a UTC-aware datetime."""
-    text = value.replace("Z", "+00:00")
-    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
-        text = f"{text[:-2]}:{text[-2:]}"
-    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def _error_code(exc: SalesforceError) -> tuple[str | None, str]:
@@ -212,6 +219,7 @@ class SalesforceConnector(CountedCalls):
     def __init__(self, config: SalesforceConfig) -> None:
         self.config = config
         self.object_name = config.object_name
+        self.endpoint = config.instance_url
         self._calls = 0
         self.retries = 0
         self._client: Salesforce | None = None
@@ -286,6 +294,32 @@ class SalesforceConnector(CountedCalls):
                     "Salesforce refused a fresh login's session", crm=CRM, code=again.code
                 ) from again
 
+    # --- ids --------------------------------------------------------------------------
+
+    def id_aliases(self, record_id: str) -> tuple[str, ...]:
+        """A Salesforce id in both its forms: the 15-character (case-sensitive) and the
+        18-character (case-safe) one, ``record_id``'s own form first."""
+        if not _ID.fullmatch(record_id):
+            return (record_id,)
+        if len(record_id) == 15:
+            return (record_id, case_safe_id(record_id))
+        short = record_id[:15]
+        return (record_id, short) if case_safe_id(short) == record_id else (record_id,)
+
+    def user_names(self, user_ids: Sequence[str]) -> dict[str, str]:
+        """Names of the ``User`` records with these ids (one query, 15- or 18-character
+        ids alike); malformed ids are left out without a call."""
+        wanted = [i for i in dict.fromkeys(user_ids) if _ID.fullmatch(i)][:200]
+        if not wanted:
+            return {}
+        soql = format_soql("SELECT Id, Name FROM User WHERE Id IN {}", wanted)
+        result = self._call(lambda sf: sf.query(soql, timeout=self.config.timeout_seconds))
+        names: dict[str, str] = {}
+        for raw in result.get("records", []):
+            for alias in self.id_aliases(str(raw.get("Id"))):
+                names[alias] = str(raw.get("Name"))
+        return {i: names[i] for i in wanted if i in names}
+
     # --- metadata ---------------------------------------------------------------------
 
     def describe(self, object_name: str | None = None) -> dict[str, FieldInfo]:
@@ -355,7 +389,7 @@ class SalesforceConnector(CountedCalls):
     ) -> Iterator[RecordPage]:
         """Changed and deleted records from ``watermark`` (minus the lookback), page by page.
 
-        Deleted records come with ``values["IsDeleted"] is True``. A full read is ordered
+        Deleted records come flagged ``deleted`` (``IsDeleted``). A full read is ordered
         like an incremental one, so each page's watermark resumes it: ``cursor`` is unused.
         """
         soql = self._soql(watermark, fields)
@@ -369,8 +403,9 @@ class SalesforceConnector(CountedCalls):
             records = tuple(
                 CrmRecord(
                     id=raw["Id"],
-                    modified_at=_parse_instant(raw["SystemModstamp"]),
+                    modified_at=parse_instant(raw["SystemModstamp"]),
                     values=flatten(raw),
+                    deleted=raw.get("IsDeleted") is True,
                 )
                 for raw in page.get("records", [])
             )
@@ -378,6 +413,7 @@ class SalesforceConnector(CountedCalls):
             yield RecordPage(
                 records=records,
                 watermark=Watermark(last.modified_at, last.id) if last else watermark,
+                total=page.get("totalSize"),
             )
             next_url = page.get("nextRecordsUrl")
             if page.get("done", True) or not next_url:
@@ -401,7 +437,7 @@ class SalesforceConnector(CountedCalls):
             lambda sf: getattr(sf, self.object_name).deleted(since.astimezone(UTC), end)
         )
         for item in result.get("deletedRecords", []):
-            yield DeletedRecord(item["id"], _parse_instant(item["deletedDate"]))
+            yield DeletedRecord(item["id"], parse_instant(item["deletedDate"]))
 
     # --- writes -----------------------------------------------------------------------
 

@@ -1,16 +1,74 @@
-"""``partnersync audit``: the audit log, newest first, filtered by entity kind and id."""
+"""The audit log: :func:`record` writes a row in the caller's transaction; :func:`audit_rows`
+reads them back, newest first.
+
+Principle 5: every state change of a registration, agreement or payout (and every write
+the CRM refused, every drifted field) writes one row, in the same transaction as the
+change itself, naming who, what, before, after and why. Rows are append-only.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from sync.settings import ConfigError
+from sync.plain import plain
 from sync.store import AuditEntity, AuditEntry
+from sync.store.models.audit import ACTOR_LENGTH
 
-__all__ = ["audit_rows"]
+__all__ = ["UnknownEntity", "audit_rows", "record"]
+
+
+class UnknownEntity(ValueError):
+    """An audit entity kind the store does not know; the message lists the known ones."""
+
+    def __init__(self, entity: str) -> None:
+        allowed = ", ".join(kind.value for kind in AuditEntity)
+        super().__init__(f"no audited entity kind {entity!r} (expected one of: {allowed})")
+
+
+def _entity(entity: AuditEntity | str) -> AuditEntity:
+    try:
+        return AuditEntity(entity)
+    except ValueError:
+        raise UnknownEntity(str(entity)) from None
+
+
+def record(
+    session: Session,
+    entity: AuditEntity | str,
+    entity_id: str | int,
+    action: str,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    reason: str | None,
+    actor: str,
+    *,
+    at: datetime | None = None,
+) -> AuditEntry:
+    """Add one audit row to ``session`` (written with the caller's transaction).
+
+    ``before``/``after`` hold the changed fields (``None`` for a creation or a removal),
+    converted to plain JSON (money as exact text, dates ISO); ``actor`` is a person, an API
+    key's name or a job (``push:salesforce``), cut to what the store holds; ``at`` defaults
+    to the store's clock at insert.
+    """
+    row = AuditEntry(
+        actor=actor[:ACTOR_LENGTH],
+        entity_kind=_entity(entity),
+        entity_id=str(entity_id),
+        action=action,
+        before=None if before is None else plain(before, path="before"),
+        after=None if after is None else plain(after, path="after"),
+        reason=reason,
+    )
+    if at is not None:
+        row.at = at
+    session.add(row)
+    return row
 
 
 def audit_rows(
@@ -21,15 +79,11 @@ def audit_rows(
     action: str | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """Audit rows as plain dicts (at, actor, entity, id, action, before, after, reason)."""
+    """Audit rows as plain dicts (at, actor, entity, id, action, before, after, reason),
+    newest first; :class:`UnknownEntity` for an entity kind the store does not know."""
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if entity is not None:
-        try:
-            kind = AuditEntity(entity)
-        except ValueError:
-            allowed = ", ".join(k.value for k in AuditEntity)
-            raise ConfigError(f"--entity must be one of: {allowed} (got {entity!r})") from None
-        query = query.where(AuditEntry.entity_kind == kind)
+        query = query.where(AuditEntry.entity_kind == _entity(entity))
     if entity_id is not None:
         query = query.where(AuditEntry.entity_id == entity_id)
     if action is not None:

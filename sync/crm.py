@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
 
 from pydantic import SecretStr
 
@@ -17,7 +16,6 @@ from sync.settings import ConfigError, Settings
 __all__ = ["CRM_CHOICES", "CrmLink", "links"]
 
 CRM_CHOICES = ("salesforce", "hubspot", "all")
-CrmChoice = Literal["salesforce", "hubspot", "all"]
 
 
 @dataclass(frozen=True)

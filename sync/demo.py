@@ -1,31 +1,33 @@
 """``partnersync demo``: an embedded run on the CRM sandbox that prints what happened.
 
-It starts a seeded sandbox in-process, points both CRM connectors at it, mirrors every
-opportunity / deal into the embedded store, changes a few records in the "CRM" and mirrors
-again incrementally. Then it exercises the write-back: it stages a registration status and
+It starts a seeded sandbox in-process, points both CRM connectors at it, and runs the sync
+cycle (:class:`~sync.cycle.Cycle`) against a store of its own: a temporary SQLite file,
+so a rerun tells the same story and the user's ``partnersync.db`` is never touched. It
+mirrors every opportunity / deal, changes a few records "in the CRM" and mirrors again
+incrementally. Then it exercises the write-back: it stages a registration status and
 protection date for every partner deal (what the registration service of a later version
 will do through the same function), pushes them in batches, shows that the next pull sees
-only its own writes, and that a field edited by hand in the CRM is restored and audited.
-It grows with the product: registration and commissions join it as they are built.
+only its own writes, and that a field edited by hand in the CRM is restored and audited,
+naming the rep. CRM field names come from the mapping files, never from this code. It
+grows with the product: registration and commissions join it as they are built.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import func, select
 
-from connectors.sandbox.core import Sandbox
-from connectors.sandbox.salesforce.ids import user_id
-from connectors.sandbox.seed import PARTNERS, seed_sandbox
-from connectors.sandbox.server import SandboxServer
-from sync.crm import links
-from sync.outbox import stage
-from sync.pull import PullReport, pull
-from sync.push import push
+from sandbox import PARTNERS, Sandbox, SandboxServer, salesforce_user, seed_sandbox
+from sync.crm import CrmLink, links
+from sync.cycle import Cycle
+from sync.mirror.pull import PullReport
 from sync.settings import Settings, redact_url
 from sync.store import (
     AuditEntry,
@@ -36,8 +38,13 @@ from sync.store import (
     session_factory,
     transaction,
 )
+from sync.writeback.outbox import stage
 
 __all__ = ["run_demo"]
+
+SHIPPED_MAPPINGS = Path(__file__).resolve().parents[1] / "mappings"
+#: The sales rep (sandbox user number) who edits a synced field by hand.
+REP = 7
 
 
 def _line(report: PullReport) -> str:
@@ -48,130 +55,170 @@ def _line(report: PullReport) -> str:
     )
 
 
-SHIPPED_MAPPINGS = Path(__file__).resolve().parents[1] / "mappings"
-
-
 def _mapping(configured: Path) -> Path:
     """The configured mapping, or the shipped one when run outside the project folder."""
     return configured if configured.exists() else SHIPPED_MAPPINGS / configured.name
 
 
-def run_demo(settings: Settings, *, records: int, echo: Callable[[str], None]) -> None:
-    """Run the demo against an in-process sandbox seeded with ``records`` per CRM."""
-    url = settings.store.url
-    ensure_schema(url)
-    echo(f"1. store ready: {redact_url(url)} at revision {current_revision(url)}")
-    factory = session_factory(make_engine(url))
+@contextmanager
+def _store(url: str | None) -> Iterator[str]:
+    """``url``, or a SQLite file in a temporary folder removed afterwards."""
+    if url is not None:
+        yield url
+        return
+    with tempfile.TemporaryDirectory(prefix="partnersync-demo-") as folder:
+        yield f"sqlite:///{Path(folder) / 'demo.db'}"
 
+
+def _on_sandbox(settings: Settings, url: str) -> list[CrmLink]:
+    """The configured CRMs, pointed at the sandbox served at ``url``."""
+    local = settings.model_copy(
+        update={
+            "salesforce": settings.salesforce.model_copy(
+                update={
+                    "instance_url": url,
+                    "auth": "session",
+                    "mapping": _mapping(settings.salesforce.mapping),
+                }
+            ),
+            "hubspot": settings.hubspot.model_copy(
+                update={"base_url": url, "mapping": _mapping(settings.hubspot.mapping)}
+            ),
+        }
+    )
+    return links(local, "all")
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    records: int,
+    echo: Callable[[str], None],
+    store_url: str | None = None,
+) -> None:
+    """Run the demo against an in-process sandbox seeded with ``records`` per CRM, in the
+    store at ``store_url`` (default: a temporary one)."""
+    with _store(store_url) as url:
+        _run(settings, url, records, echo, temporary=store_url is None)
+
+
+def _run(
+    settings: Settings, url: str, records: int, echo: Callable[[str], None], *, temporary: bool
+) -> None:
+    ensure_schema(url)
+    kept = " (temporary: removed at the end)" if temporary else ""
+    echo(f"1. store ready: {redact_url(url)} at revision {current_revision(url)}{kept}")
+    engine = make_engine(url)
+    factory = session_factory(engine)
     started = time.perf_counter()
     box = Sandbox()
     seed_sandbox(box, records)
-    with SandboxServer(box) as server:
-        echo(
-            f"2. CRM sandbox on {server.url}: {box.salesforce.count()} Salesforce "
-            f"opportunities and {box.hubspot.count()} HubSpot deals, {len(PARTNERS)} partner "
-            f"accounts each (seeded in {time.perf_counter() - started:.2f} s)"
-        )
-        local = settings.model_copy(
-            update={
-                "salesforce": settings.salesforce.model_copy(
-                    update={
-                        "instance_url": server.url,
-                        "auth": "session",
-                        "mapping": _mapping(settings.salesforce.mapping),
-                    }
-                ),
-                "hubspot": settings.hubspot.model_copy(
-                    update={"base_url": server.url, "mapping": _mapping(settings.hubspot.mapping)}
-                ),
-            }
-        )
-        configured = links(local, "all")
-        for link in configured:
-            report = pull(factory, link.connector, link.mapping, full=True)
-            echo(f"3. mirrored {link.connector.crm} {link.mapping.object}: {_line(report)}")
+    try:
+        with SandboxServer(box) as server:
+            echo(
+                f"2. CRM sandbox on {server.url}: {box.salesforce.count()} Salesforce "
+                f"opportunities and {box.hubspot.count()} HubSpot deals, {len(PARTNERS)} "
+                f"partner accounts each (seeded in {time.perf_counter() - started:.2f} s)"
+            )
+            cycle = Cycle(settings, factory, configured=_on_sandbox(settings, server.url))
+            repriced = _story(cycle, box, echo)
+        _summary(cycle, repriced, echo)
+    finally:
+        engine.dispose()
+    echo(
+        "next: deal registration and commissions are not built yet in this version; "
+        "`partnersync sync` mirrors and pushes against your configured CRMs."
+    )
 
-        opportunity = box.salesforce.records("Opportunity")[0]
-        box.salesforce.update("Opportunity", opportunity["Id"], {"Amount": 4242.42})
-        box.salesforce.delete("Opportunity", box.salesforce.records("Opportunity")[1]["Id"])
+
+def _story(cycle: Cycle, box: Sandbox, echo: Callable[[str], None]) -> str | None:
+    """Steps 3 to 9; returns the CRM id of the opportunity re-priced in the CRM, if any."""
+    repriced = None
+    for link in cycle:
+        report = cycle.pull(link, full=True)
+        echo(f"3. mirrored {link.connector.crm} {link.mapping.object}: {_line(report)}")
+
+    salesforce = next((link for link in cycle if link.connector.crm == "salesforce"), None)
+    if salesforce is not None:
+        obj = salesforce.mapping.object
+        repriced, deleted = box.record_ids("salesforce", obj)[:2]
+        amount = salesforce.mapping.inbound["amount"].crm_field
+        box.edit("salesforce", obj, repriced, {amount: Decimal("4242.42")}, user=REP)
+        box.delete("salesforce", obj, deleted)
         echo("4. in the CRM: one Salesforce opportunity re-priced to 4242.42, one deleted")
-        for link in configured:
-            report = pull(factory, link.connector, link.mapping)
-            echo(f"5. incremental {link.connector.crm}: {_line(report)}")
+    for link in cycle:
+        report = cycle.pull(link)
+        echo(f"5. incremental {link.connector.crm}: {_line(report)}")
 
-        with transaction(factory) as session:
-            partner_deals = session.scalars(
-                select(Opportunity).where(
-                    Opportunity.partner_ref.is_not(None), Opportunity.deleted.is_(False)
-                )
-            ).all()
-            for deal in partner_deals:
-                close = deal.close_date or datetime.now(UTC).date()
-                stage(
-                    session,
-                    deal,
-                    {
-                        "registration.status": "approved",
-                        "registration.protected_until": close + timedelta(days=90),
-                    },
-                )
+    with transaction(cycle.factory) as session:
+        partner_deals = session.scalars(
+            select(Opportunity).where(
+                Opportunity.partner_ref.is_not(None), Opportunity.deleted.is_(False)
+            )
+        ).all()
+        for deal in partner_deals:
+            close = deal.close_date or datetime.now(UTC).date()
+            stage(
+                session,
+                deal,
+                {
+                    "registration.status": "approved",
+                    "registration.protected_until": close + timedelta(days=90),
+                },
+            )
+        edited = next(((d.crm_id, d.name) for d in partner_deals if d.crm == "salesforce"), None)
+    echo(
+        f"6. staged a registration status and protection date for the "
+        f"{len(partner_deals):,} deals that name a partner (into the outbox, as the "
+        "registration service will)"
+    )
+    for link in cycle:
+        pushed = cycle.push(link)
         echo(
-            f"6. staged a registration status and protection date for the "
-            f"{len(partner_deals):,} deals that name a partner (into the outbox, as the "
-            "registration service will)"
+            f"7. pushed to {link.connector.crm}: {pushed.sent:,} records in "
+            f"{pushed.api_calls:,} API calls ({link.connector.write_batch_size} a call), "
+            f"{pushed.done:,} done, {pushed.rejected:,} rejected"
         )
-        for link in configured:
-            pushed = push(factory, link.connector, link.mapping, concurrency=4)
-            echo(
-                f"7. pushed to {link.connector.crm}: {pushed.sent:,} records in "
-                f"{pushed.api_calls:,} API calls ({link.connector.write_batch_size} a call), "
-                f"{pushed.done:,} done, {pushed.rejected:,} rejected"
-            )
-        for link in configured:
-            report = pull(factory, link.connector, link.mapping)
-            again = push(factory, link.connector, link.mapping)
-            echo(
-                f"8. next pull of {link.connector.crm} reads our own writes back "
-                f"({report.read:,} records): {report.drifted} drifted, and the push after it "
-                f"needs {again.api_calls} API calls"
-            )
+    for link in cycle:
+        report = cycle.pull(link)
+        again = cycle.push(link)
+        echo(
+            f"8. next pull of {link.connector.crm} reads our own writes back "
+            f"({report.read:,} records): {report.drifted} drifted, and the push after it "
+            f"needs {again.api_calls} API calls"
+        )
 
-        edited = next((d for d in partner_deals if d.crm == "salesforce"), None)
-        if edited is not None:
-            box.salesforce.update(
-                "Opportunity",
-                edited.crm_id,
-                {"Registration_Status__c": "Rejected", "LastModifiedById": user_id(7)},
-            )
-            salesforce = next(link for link in configured if link.connector.crm == "salesforce")
-            report = pull(factory, salesforce.connector, salesforce.mapping)
-            restore = push(factory, salesforce.connector, salesforce.mapping)
-            shown = box.salesforce.get("Opportunity", edited.crm_id) or {}
-            echo(
-                f"9. a rep set {edited.name!r} to Rejected by hand: the pull saw "
-                f"{report.drifted} drifted record, the push restored it in "
-                f"{restore.api_calls} call (now {shown.get('Registration_Status__c')})"
-            )
+    status = salesforce.mapping.outbound_for("registration.status") if salesforce else None
+    if salesforce is None or status is None or edited is None:
+        return repriced
+    rejected = (status.values or {}).get("rejected", "rejected")
+    crm_id, name = edited
+    box.edit("salesforce", salesforce.mapping.object, crm_id, {status.crm_field: rejected},
+             user=REP)  # fmt: skip
+    report = cycle.pull(salesforce)
+    restore = cycle.push(salesforce)
+    shown = box.value("salesforce", salesforce.mapping.object, crm_id, status.crm_field)
+    echo(
+        f"9. {salesforce_user(REP).name}, a sales rep, set {name!r} to {rejected} by hand: "
+        f"the pull saw {report.drifted} drifted record, the push restored it in "
+        f"{restore.api_calls} call (now {shown})"
+    )
+    return repriced
 
-    with factory() as session:
+
+def _summary(cycle: Cycle, repriced: str | None, echo: Callable[[str], None]) -> None:
+    with cycle.factory() as session:
         total = session.scalar(select(func.count()).select_from(Opportunity))
         live = session.scalar(
             select(func.count()).select_from(Opportunity).where(Opportunity.deleted.is_(False))
         )
-        repriced = session.scalar(
-            select(Opportunity.amount).where(Opportunity.crm_id == opportunity["Id"])
-        )
+        amount = session.scalar(select(Opportunity.amount).where(Opportunity.crm_id == repriced))
         drift = session.scalars(
             select(AuditEntry)
             .where(AuditEntry.action == "crm_drift")
             .order_by(AuditEntry.id.desc())
         ).first()
-    echo(
-        f"10. the store mirrors {total:,} deals ({live:,} live); the re-priced one reads {repriced}"
-    )
+    line = f"10. the store mirrors {total:,} deals ({live:,} live)"
+    echo(line + (f"; the re-priced one reads {amount}" if amount is not None else ""))
     if drift is not None:
         echo(f"11. audit: {drift.reason}")
-    echo(
-        "next: deal registration and commissions are not built yet in this version; "
-        "`partnersync sync` mirrors and pushes against your configured CRMs."
-    )

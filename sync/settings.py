@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -65,7 +66,12 @@ class StoreSettings(_Section):
     @field_validator("url")
     @classmethod
     def _known_dialect(cls, value: str) -> str:
-        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
+        if re.match(r"^(postgresql|postgres)(\+(?!psycopg://)\w+)?://", value):
+            raise ValueError(
+                "a PostgreSQL URL must name the psycopg driver partnersync ships with: "
+                f"postgresql+psycopg://... (got {redact_url(value)!r})"
+            )
+        if not re.match(r"^(sqlite|postgresql\+psycopg)://", value):
             raise ValueError(
                 f"must be a sqlite:/// or postgresql+psycopg:// URL (got {redact_url(value)!r})"
             )
@@ -245,24 +251,54 @@ def settings_path(explicit: str | os.PathLike[str] | None = None) -> tuple[Path,
     return DEFAULT_PATH, False
 
 
-def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
-    """Read and validate the settings; raises :class:`ConfigError` with one clear line."""
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    notice: Callable[[str], None] | None = None,
+) -> Settings:
+    """Read and validate the settings; raises :class:`ConfigError` with one clear line.
+
+    Files named in the settings file (mappings, a private key) are relative to that file's
+    folder, wherever the command runs; named in the environment, to the current folder.
+    Without a settings file the built-in defaults apply, and ``notice`` is told so.
+    """
     file, named = settings_path(path)
     data: dict[str, Any] = {}
-    if file.exists():
+    if file.is_file():
         try:
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file}: not valid TOML: {exc}") from None
         except OSError as exc:
             raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
-    elif named:
-        raise ConfigError(f"{file}: settings file not found")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{file}: not UTF-8 text") from None
+    elif named or file.exists():
+        what = "is not a file" if file.exists() else "settings file not found"
+        raise ConfigError(f"{file}: {what}")
+    elif notice is not None:
+        notice(
+            f"partnersync: no {file} here; using the built-in defaults "
+            "(and PARTNERSYNC_* variables)"
+        )
     _check_sections(file, data)
+    _relative_to(file.parent, data)
     try:
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_describe(file, exc)) from None
+
+
+#: (section, key) of the settings that name files.
+_FILE_KEYS = (("salesforce", "mapping"), ("hubspot", "mapping"), ("salesforce", "private_key_file"))
+
+
+def _relative_to(folder: Path, data: dict[str, Any]) -> None:
+    """Make the file paths a settings file names relative to its folder, in place."""
+    for section, key in _FILE_KEYS:
+        value = data.get(section, {}).get(key)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            data[section][key] = str(folder / value)
 
 
 def _check_sections(file: Path, data: dict[str, Any]) -> None:

@@ -22,9 +22,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.sandbox.core import Sandbox, SandboxConfig
-from connectors.sandbox.server import SandboxServer
 from connectors.transport import session_for
+from sandbox import Sandbox, SandboxConfig, SandboxServer
 from sync.store import make_engine, session_factory, upgrade
 
 POSTGRES_URL = os.environ.get(

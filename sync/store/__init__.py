@@ -19,22 +19,19 @@ Create and change schemas with :func:`upgrade` (the migrations), not
 
 from __future__ import annotations
 
-from sync.store.db import make_engine, redact, session_factory, transaction
-from sync.store.enums import (
+from rules.vocabulary import (
     AccrualTrigger,
-    ApiKeyRole,
-    AuditEntity,
     BlockKind,
     CoSellDirection,
-    Crm,
     LedgerKind,
     MoneyFlow,
-    OutboxStatus,
     PayoutStatus,
     RegistrationSource,
     RegistrationStatus,
     RuleBasis,
 )
+from sync.store.db import make_engine, redact, session_factory, transaction
+from sync.store.enums import ApiKeyRole, AuditEntity, Crm, OutboxStatus
 from sync.store.errors import AppendOnlyViolation, SchemaOutOfDate, StoreError, StoreUnavailable
 from sync.store.models import (
     OPEN_OUTBOX_STATUSES,

@@ -19,8 +19,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Context, Decimal, Inexact
 from enum import StrEnum
 from typing import Any
@@ -28,6 +28,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Enum, Integer, Numeric, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from sync.plain import plain
 
 __all__ = [
     "ID",
@@ -230,50 +232,7 @@ class JSONDocument(TypeDecorator[Any]):
             )
         ):
             return value  # text and nulls only (a record's CRM values): plain as it is
-        return None if value is None else _plain(value, self.raw, "$")
-
-
-def _plain(value: Any, raw: bool, path: str) -> Any:
-    """``value`` as plain JSON data (str, int, bool, None, list, dict with str keys)."""
-    if value is None or isinstance(value, bool | int):
-        return value
-    if isinstance(value, StrEnum):
-        return value.value
-    if isinstance(value, str):
-        # A raw payload must always be storable, and PostgreSQL's JSON cannot hold NUL.
-        if "\x00" not in value:
-            return value
-        if raw:
-            return value.replace("\x00", "\\u0000")
-        raise ValueError(f"{path}: contains a NUL character, which PostgreSQL cannot store")
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"{path}: {value} is not a finite number")
-        return format(value, "f")
-    if isinstance(value, float):
-        if raw:
-            return repr(value)
-        raise TypeError(f"{path}: float {value!r} refused in JSON; use Decimal (stored as text)")
-    if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"{path}: naive datetime {value.isoformat()} refused")
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        document: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"{path}: JSON object keys must be strings, got {key!r}")
-            # Text and null, most of a document, need no walk (nor a path for errors).
-            if item is None or (type(item) is str and "\x00" not in item):
-                document[key] = item
-            else:
-                document[key] = _plain(item, raw, f"{path}.{key}")
-        return document
-    if isinstance(value, list | tuple):
-        return [_plain(item, raw, f"{path}[{index}]") for index, item in enumerate(value)]
-    raise TypeError(f"{path}: {type(value).__name__} is not JSON data")
+        return None if value is None else plain(value, raw=self.raw)
 
 
 def enum_type(enum: type[StrEnum], name: str) -> Enum:

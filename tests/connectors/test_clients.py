@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from connectors.hubspot import HubSpotConfig, HubSpotConnector
-from connectors.hubspot_wire import instant
 from connectors.salesforce import _flattener
+from connectors.wire import parse_instant as instant
 
 ATTRS = {"type": "Opportunity", "url": "/services/data/v59.0/sobjects/Opportunity/006"}
 

@@ -15,10 +15,7 @@ import pytest
 from connectors.base import RecordCreate, RecordUpdate, WriteOutcome
 from connectors.errors import Transient
 from connectors.retry import RetryPolicy
-from connectors.sandbox.core import Sandbox
-from connectors.sandbox.knobs import parse_faults
-from connectors.sandbox.seed import seed_hubspot, seed_salesforce
-from connectors.sandbox.server import SandboxServer
+from sandbox import Sandbox, SandboxServer, parse_faults, seed_hubspot, seed_salesforce
 from tests.sync.links import hubspot, salesforce
 
 

@@ -17,9 +17,7 @@ from connectors.base import CrmConnector
 from connectors.hubspot import HubSpotConfig, HubSpotConnector
 from connectors.retry import RetryPolicy
 from connectors.salesforce import SalesforceConfig, SalesforceConnector
-from connectors.sandbox.core import Sandbox
-from connectors.sandbox.seed import seed_hubspot, seed_salesforce
-from connectors.sandbox.server import SandboxServer
+from sandbox import Sandbox, SandboxServer, seed_hubspot, seed_salesforce
 from sync.mapping import CompiledMapping, load_mapping
 from sync.store import Opportunity
 

@@ -12,7 +12,10 @@ from sync.store.enums import AuditEntity
 from sync.store.models.base import Base, append_only
 from sync.store.types import ID, JSONDocument, UTCDateTime, enum_type, utcnow
 
-__all__ = ["AuditEntry"]
+__all__ = ["ACTOR_LENGTH", "AuditEntry"]
+
+#: The longest actor name the log holds (longer ones are cut).
+ACTOR_LENGTH = 100
 
 
 @append_only
@@ -21,7 +24,8 @@ class AuditEntry(Base):
 
     ``entity_id`` is text because partner ids are; ``before``/``after`` are the changed
     fields as JSON (money as text), ``None`` for a creation or a removal. ``actor`` is a
-    person, an API key name, or a job (``sync.pull``). Rows are never changed or deleted.
+    person, an API key name, or a job (``push:salesforce``). Rows are never changed or
+    deleted.
     """
 
     __tablename__ = "audit_log"
@@ -32,7 +36,7 @@ class AuditEntry(Base):
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    actor: Mapped[str] = mapped_column(String(100))
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH))
     entity_kind: Mapped[AuditEntity] = mapped_column(enum_type(AuditEntity, "entity_kind"))
     entity_id: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64))

@@ -24,7 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from sync.store.enums import CoSellDirection, Crm, OutboxStatus
+from rules.vocabulary import CoSellDirection
+from sync.store.enums import Crm, OutboxStatus
 from sync.store.models.base import Base
 from sync.store.types import (
     ID,

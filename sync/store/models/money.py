@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from sync.store.enums import (
+from rules.vocabulary import (
     AccrualTrigger,
     CoSellDirection,
     LedgerKind,

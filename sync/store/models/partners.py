@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 
-from sync.store.enums import ApiKeyRole, BlockKind
+from rules.vocabulary import BlockKind
+from sync.store.enums import ApiKeyRole, Crm
 from sync.store.models.base import Base
 from sync.store.types import ID, UTCDateTime, enum_type, utcnow
 
@@ -29,6 +30,14 @@ class Partner(Base):
     salesforce_account_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     hubspot_company_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @classmethod
+    def account_id_column(cls, crm: Crm) -> InstrumentedAttribute[str | None]:
+        """The column holding the partner's account (company) id in ``crm``."""
+        return {
+            Crm.SALESFORCE: cls.salesforce_account_id,
+            Crm.HUBSPOT: cls.hubspot_company_id,
+        }[crm]
 
     def __repr__(self) -> str:
         return f"Partner(id={self.id!r}, tier={self.tier!r})"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from sync.store.enums import RegistrationSource, RegistrationStatus
+from rules.vocabulary import RegistrationSource, RegistrationStatus
 from sync.store.models.base import Base
 from sync.store.types import ID, MONEY, CurrencyCode, UTCDateTime, enum_type, utcnow
 

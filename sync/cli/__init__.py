@@ -1,0 +1,18 @@
+"""``partnersync``: the command line, one module per command group.
+
+- :mod:`~sync.cli.app`: the root command, global options, exit statuses;
+- :mod:`~sync.cli.local`: ``demo``, ``sandbox``;
+- :mod:`~sync.cli.store`: ``db``;
+- :mod:`~sync.cli.cycle`: ``sync``, ``push``;
+- :mod:`~sync.cli.mappings`: ``mappings check|preview``;
+- :mod:`~sync.cli.audit`: ``audit``;
+- :mod:`~sync.cli.program`: the partner program's groups (partners, registrations, ...);
+- :mod:`~sync.cli.daemon`: ``run``, ``api``, ``scheduler``, ``status``.
+"""
+
+from __future__ import annotations
+
+from sync.cli import audit, cycle, daemon, local, mappings, program, store
+from sync.cli.app import app, main
+
+__all__ = ["app", "audit", "cycle", "daemon", "local", "main", "mappings", "program", "store"]

@@ -1,0 +1,67 @@
+"""The partner program's command groups, as their issues land: partners, accounts,
+registrations, deals, agreements, commissions, payouts, reports, API keys.
+
+Until a capability is built its commands exist (so scripts and ``--help`` show the whole
+product) and say plainly that it is not built yet, exit status 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import typer
+
+from sync.cli.app import app
+from sync.cli.common import not_built
+
+__all__: list[str] = []
+
+_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def _placeholder(command: str, capability: str) -> Callable[[typer.Context], None]:
+    def handler(ctx: typer.Context) -> None:
+        not_built(command, capability)
+
+    return handler
+
+
+def _group(name: str, help_text: str, capability: str, commands: list[str]) -> None:
+    """A command group whose commands all say their capability is not built yet."""
+    group = typer.Typer(help=help_text, no_args_is_help=True)
+    for command in commands:
+        group.command(command, context_settings=_PASS_THROUGH, help="(not built yet)")(
+            _placeholder(f"{name} {command}", capability)
+        )
+    app.add_typer(group, name=name)
+
+
+_group(
+    "partners",
+    "Partners and their CRM references.",
+    "partner management",
+    ["add", "list", "show", "import", "deactivate"],
+)
+_group(
+    "accounts",
+    "House and do-not-contact accounts.",
+    "blocked accounts",
+    ["block", "list", "unblock"],
+)
+_group(
+    "registrations",
+    "Deal registrations.",
+    "deal registration",
+    ["submit", "list", "show", "approve", "reject", "extend", "withdraw", "expire-due"],
+)
+_group("deals", "The deal inspector.", "the deal inspector", ["list", "show"])
+_group("agreements", "Partner agreements.", "agreements", ["import", "show", "amend"])
+_group("commissions", "The commission ledger.", "commissions", ["replay", "explain"])
+_group(
+    "payouts", "Commission payouts.", "payouts", ["list", "approve", "schedule", "pay", "reverse"]
+)
+_group("api-keys", "HTTP API keys.", "the HTTP API", ["create", "list", "revoke"])
+
+app.command("report", context_settings=_PASS_THROUGH, help="Named reports (not built yet).")(
+    _placeholder("report", "reporting")
+)

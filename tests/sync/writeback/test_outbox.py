@@ -1,0 +1,106 @@
+"""Outbox staging: one open row per record, values coalesced, allow-listed sources."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from sync.mapping import load_mapping
+from sync.store import Crm, Opportunity, OutboxEntry, OutboxStatus, RegistrationStatus, transaction
+from sync.writeback.outbox import stage
+from sync.writeback.push import plan_writes
+
+MAPPING = load_mapping("mappings/salesforce.toml")
+
+
+def opportunity(
+    session: Session, crm_id: str = "006000000000001AAA", **values: object
+) -> Opportunity:
+    row = Opportunity(
+        crm=Crm.SALESFORCE,
+        crm_id=crm_id,
+        name="Deal",
+        crm_modified_at=datetime(2026, 1, 1, tzinfo=UTC),
+        crm_values=dict(values),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def test_changes_coalesce_into_one_open_row(store: sessionmaker[Session]) -> None:
+    """Several stagings for one record make one pending row holding the latest values."""
+    with transaction(store) as session:
+        opp = opportunity(session)
+        stage(session, opp, {"registration.status": RegistrationStatus.PENDING})
+        stage(
+            session,
+            opp,
+            {"registration.status": "approved", "registration.protected_until": date(2026, 6, 30)},
+        )
+        stage(session, opp, {"commission.accrued": Decimal("1250.50")})
+    with store() as session:
+        rows = session.scalars(select(OutboxEntry)).all()
+    assert len(rows) == 1
+    assert rows[0].status is OutboxStatus.PENDING
+    assert rows[0].desired == {
+        "registration.status": "approved",
+        "registration.protected_until": "2026-06-30",
+        "commission.accrued": "1250.50",
+    }
+
+
+def test_a_closed_row_starts_a_new_one(store: sessionmaker[Session]) -> None:
+    """After a row is done, the next change opens a new row; history merges latest-wins."""
+    with transaction(store) as session:
+        opp = opportunity(session)
+        first = stage(session, opp, {"payout.status": "accrued", "payout.reference": "A"})
+        first.status = OutboxStatus.DONE
+        session.flush()
+        stage(session, opp, {"payout.status": "paid"})
+        merged: dict[str, object] = {}
+        for desired in session.scalars(
+            select(OutboxEntry.desired)
+            .where(OutboxEntry.opportunity_id == opp.id)
+            .order_by(OutboxEntry.id)
+        ):
+            merged.update(desired)
+        assert merged == {"payout.status": "paid", "payout.reference": "A"}
+    with store() as session:
+        assert len(session.scalars(select(OutboxEntry)).all()) == 2
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param({"Payout_Status__c": "Paid"}, id="crm-field-not-source"),
+        pytest.param({"payout.colour": "red"}, id="unknown-source"),
+    ],
+)
+def test_only_outbound_sources_can_be_staged(
+    store: sessionmaker[Session], values: dict[str, str]
+) -> None:
+    """Staging a value outside the outbound vocabulary is a programming error."""
+    with transaction(store) as session:
+        opp = opportunity(session)
+        with pytest.raises(KeyError, match="not an outbound value"):
+            stage(session, opp, values)
+
+
+def test_plan_sends_only_differences(store: sessionmaker[Session]) -> None:
+    """Fields whose CRM value already equals the desired one are not planned."""
+    with transaction(store) as session:
+        opp = opportunity(
+            session, Registration_Status__c="Approved", Commission_Accrued__c="1250.5"
+        )
+        stage(session, opp, {"registration.status": "approved", "commission.accrued": Decimal("1250.50"),
+                             "payout.reference": "PAY-7"})  # fmt: skip
+    with store() as session:
+        pairs = list(session.execute(select(OutboxEntry, Opportunity).join(Opportunity)).tuples())
+        plans = plan_writes(MAPPING, pairs)
+    assert len(plans) == 1
+    assert dict(plans[0].changes) == {"Payout_Reference__c": (None, "PAY-7")}
