@@ -5,7 +5,7 @@ which walks the parsed data, collects a :class:`FileProblem` for each thing wron
 file, the dotted key path, what is allowed) and raises them together as a
 :class:`FileError`, so a person fixes a file in one pass::
 
-    mappings/salesforce.toml: outbound."Payout_Status__c".values.payed: unknown payout
+    mappings/hubspot.toml: outbound.payout_status.values.payed: unknown payout
     state 'payed' (expected one of: accrued, approved, scheduled, paid, reversed)
 
 Key paths quote a key that is not a bare TOML key (``outbound."Account.Name"``) and

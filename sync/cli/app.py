@@ -88,9 +88,11 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo(f"partnersync: CRM configuration error: {exc}", err=True)
         sys.exit(2)
     except QuotaExhausted as exc:
+        code = f" [{exc.code}]" if exc.code else ""
         typer.echo(
-            f"partnersync: {exc.crm or 'the CRM'}'s daily API allocation is spent ({exc}); "
-            "stopped, nothing lost: the rest waits for the next run after the reset",
+            f"partnersync: {exc.crm or 'CRM'}: the daily API allocation is spent "
+            f"({exc.message}{code}); stopped with nothing lost: what is left waits for the "
+            "next run after the reset",
             err=True,
         )
         sys.exit(1)

@@ -13,6 +13,7 @@ import io
 import json
 import shutil
 import sys
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -59,7 +60,7 @@ def render(
     hidden: list[str] = []
     table = _table(cells, columns, title)
     for column in optional:
-        if _measure(table, width) <= width:
+        if _measure(table) <= width:
             break
         if column in columns:
             columns.remove(column)
@@ -67,8 +68,8 @@ def render(
             table = _table(cells, columns, title)
     text = _print(table, width)
     if hidden:
-        text += f"\n({len(hidden)} column(s) hidden to fit: {', '.join(hidden)}; "
-        text += "--format json shows all)"
+        note = f"(hidden to fit: {', '.join(hidden)}; --format json shows all)"
+        text += "\n" + "\n".join(textwrap.wrap(note, width))
     return text
 
 
@@ -104,7 +105,7 @@ def _table(cells: list[dict[str, Any]], columns: list[str], title: str | None) -
     return table
 
 
-def _measure(table: Table, width: int) -> int:
+def _measure(table: Table) -> int:
     console = Console(width=10_000, file=io.StringIO(), force_terminal=False)
     return console.measure(table).maximum
 

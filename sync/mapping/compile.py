@@ -5,7 +5,7 @@ A mapping file names, for one CRM object, which CRM field holds each partnersync
 compiled at load into immutable objects; every problem is reported at once, with the file,
 the key path and what is allowed, e.g.::
 
-    mappings/salesforce.toml: outbound."Payout_Status__c".values: unknown payout state
+    mappings/hubspot.toml: outbound.payout_status.values.payed: unknown payout state
     'payed' (expected one of: accrued, approved, scheduled, paid, reversed)
 
 Why a hand-written walk and not pydantic models (as the settings use): most problems in a

@@ -234,7 +234,7 @@ def push(
                 _record(session, mapping, plans, results, now, report)
             if stopped is not None:
                 report.api_calls = connector.calls - calls_before
-                log.warning("push.stopped", error=str(stopped), **report.as_dict())
+                log.info("push.stopped", error=str(stopped), **report.as_dict())
                 raise stopped
     report.api_calls = connector.calls - calls_before
     report.seconds = time.perf_counter() - started

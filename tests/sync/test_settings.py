@@ -171,3 +171,32 @@ def test_password_never_echoed_in_url_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(write(tmp_path, "[store]\nurl='mysql://u:hunter2@h/db'\n"))
     assert "hunter2" not in str(info.value)
+
+
+def test_files_named_in_settings_are_beside_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Relative mapping paths in a settings file are taken from its folder; absolute ones
+    and ones from the environment (relative to where the command runs) are kept."""
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    path = write(
+        folder, '[salesforce]\nmapping = "maps/sf.toml"\n[hubspot]\nmapping = "/m/hs.toml"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(path)
+    assert settings.salesforce.mapping == folder / "maps" / "sf.toml"
+    assert settings.hubspot.mapping == Path("/m/hs.toml")
+    monkeypatch.setenv("PARTNERSYNC_SALESFORCE__MAPPING", "here/sf.toml")
+    assert load_settings(path).salesforce.mapping == Path("here/sf.toml")
+
+
+def test_a_missing_default_file_is_noticed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ./settings.toml, the one who asked is told the defaults apply."""
+    monkeypatch.chdir(tmp_path)
+    said: list[str] = []
+    load_settings(notice=said.append)
+    assert said == [
+        "partnersync: no settings.toml here; using the built-in defaults "
+        "(and PARTNERSYNC_* variables)"
+    ]

@@ -149,3 +149,83 @@ def test_sandbox_rejects_bad_fault_spec(tmp_path: Path) -> None:
     result = run_cli("sandbox", "--faults", "meteor:1", cwd=tmp_path)
     assert result.returncode == 2
     assert "unknown fault 'meteor'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "says"),
+    [
+        pytest.param(["--log-level", "loud", "db", "upgrade"], {},
+                     "--log-level must be one of: debug, info, warning, error (got 'loud')",
+                     id="log-level"),
+        pytest.param(["db", "upgrade"], {"PARTNERSYNC_STORE__URL": "postgresql://u:pw@h/db"},
+                     "store.url: a PostgreSQL URL must name the psycopg driver", id="psycopg2-url"),
+        pytest.param(["--settings", "nowhere.toml", "db", "upgrade"], {},
+                     "nowhere.toml: settings file not found", id="missing-settings"),
+        pytest.param(["sync", "--format", "yaml"], {}, "--format must be one of: table, csv, json",
+                     id="format"),
+    ],
+)  # fmt: skip
+def test_usage_errors_are_one_line(
+    tmp_path: Path, args: list[str], env: dict[str, str], says: str
+) -> None:
+    """A bad option or setting is exit 2 with one line that says what is allowed."""
+    (tmp_path / "settings.toml").write_text("")
+    result = run_cli(*args, cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert says in result.stderr
+    assert "pw" not in result.stderr
+
+
+def test_a_missing_default_settings_file_is_said(tmp_path: Path) -> None:
+    """Without ./settings.toml the built-in defaults apply, and the command says so."""
+    result = run_cli("mappings", "check", "--offline", cwd=tmp_path)
+    assert "no settings.toml here; using the built-in defaults" in result.stderr
+
+
+def test_mapping_paths_are_relative_to_the_settings_file(tmp_path: Path) -> None:
+    """Mapping files named in a settings file are found beside it, wherever the command runs."""
+    config = tmp_path / "config"
+    (config / "maps").mkdir(parents=True)
+    for crm in ("salesforce", "hubspot"):
+        text = (REPO / "mappings" / f"{crm}.toml").read_text()
+        (config / "maps" / f"{crm}.toml").write_text(text)
+    (config / "settings.toml").write_text(
+        '[salesforce]\nmapping = "maps/salesforce.toml"\n[hubspot]\nmapping = "maps/hubspot.toml"\n'
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = run_cli(
+        "--settings", str(config / "settings.toml"), "mappings", "check", "--offline",
+        cwd=elsewhere,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"{config / 'maps' / 'salesforce.toml'}: salesforce Opportunity: valid" in result.stdout
+
+
+def test_sandbox_on_a_busy_port_says_so_before_anything_else(tmp_path: Path) -> None:
+    """`sandbox` on a port in use: exit 2, one line, no announcement of a server."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = run_cli("sandbox", "--port", str(port), "--seed", "10", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if "settings.toml" not in line]
+    assert len(lines) == 1, result.stderr
+    assert f"cannot serve on 127.0.0.1:{port}" in lines[0]
+    assert "CRM sandbox on" not in result.stderr
+
+
+def test_demo_into_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
+    """`partnersync demo | head -1` prints one line and ends without a traceback."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PARTNERSYNC_")}
+    result = subprocess.run(
+        f"{sys.executable} -c 'from sync.cli import main; main()' demo --records 20 | head -1",
+        shell=True, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0
+    assert result.stdout.startswith("1. store ready:")
+    assert result.stdout.count("\n") == 1
+    assert "Traceback" not in result.stderr
+    assert "Error" not in result.stderr

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox import Sandbox, SandboxServer, seed_hubspot, seed_salesforce
-from sync.store import make_engine, session_factory
+from sync.store import OutboxEntry, OutboxStatus, make_engine, session_factory
 from tests.sync.cli.test_cli import run_cli
 from tests.sync.writeback.test_push import open_rows, stage_all
 
@@ -138,3 +139,69 @@ def test_drift_shows_in_the_audit_log(
     bad = run_cli("audit", "--entity", "spaceship", cwd=repo, env=env)
     assert bad.returncode == 2
     assert "--entity must be one of" in bad.stderr
+
+
+def _statuses(factory: sessionmaker[Session], crm: str) -> dict[str, int]:
+    with factory() as session:
+        rows = session.execute(
+            select(OutboxEntry.status, func.count())
+            .where(OutboxEntry.crm == crm)
+            .group_by(OutboxEntry.status)
+        )
+        return {OutboxStatus(status).value: count for status, count in rows}
+
+
+def test_a_spent_daily_allocation_stops_the_push_and_touches_nothing_else(
+    tmp_path: Path, sandbox: Sandbox, sandbox_server: SandboxServer
+) -> None:
+    """At the first REQUEST_LIMIT_EXCEEDED the push stops: exit 1 with one line; what the
+    CRM took is done, every other row waits as it was (no retry, no rejection)."""
+    seed_salesforce(sandbox, 500)
+    store_url = f"sqlite:///{tmp_path / 'ps.db'}"
+    env = {**_env(sandbox_server, store_url), "PARTNERSYNC_SYNC__PUSH_CONCURRENCY": "1"}
+    repo = Path(__file__).resolve().parents[3]
+    assert run_cli("sync", "--crm", "salesforce", "--no-push", cwd=repo, env=env).returncode == 0
+    factory = _factory(store_url)
+    stage_all(factory, "salesforce")
+    # Enough for the push's mapping check (describe calls) and one 200-record batch at most.
+    used = sandbox.api_usage["salesforce"]
+    sandbox.reconfigure(salesforce_daily_limit=used + 3)
+    sandbox.journal.clear()
+
+    spent = run_cli("push", "--crm", "salesforce", cwd=repo, env=env)
+    assert spent.returncode == 1, spent.stderr
+    lines = spent.stderr.splitlines()
+    assert len(lines) == 1, spent.stderr
+    assert "daily API allocation is spent" in lines[0]
+    assert "REQUEST_LIMIT_EXCEEDED" in lines[0]
+    statuses = _statuses(factory, "salesforce")
+    assert set(statuses) <= {"pending", "done"}  # nothing marked retry or rejected
+    assert statuses.get("pending", 0) > 0
+    written = {event.record_id for event in sandbox.journal_events("salesforce")}
+    assert statuses.get("done", 0) == len(written)  # done: exactly what the CRM took
+
+    sandbox.reconfigure(salesforce_daily_limit=5_000_000)  # the allocation resets
+    again = run_cli("push", "--crm", "salesforce", cwd=repo, env=env)
+    assert again.returncode == 0, again.stderr
+    assert _statuses(factory, "salesforce") == {"done": 500}
+
+
+def test_a_mapping_field_the_crm_does_not_have_stops_the_sync(
+    tmp_path: Path, sandbox: Sandbox, sandbox_server: SandboxServer
+) -> None:
+    """A typo in a mapping (HubSpot `amount = "amout"`) stops `sync` before the first page,
+    exit 2 naming the file and the key, instead of mirroring every amount as NULL."""
+    seed_hubspot(sandbox, 20)
+    repo = Path(__file__).resolve().parents[3]
+    typo = tmp_path / "hubspot.toml"
+    text = (repo / "mappings" / "hubspot.toml").read_text()
+    assert 'amount         = "amount"' in text
+    typo.write_text(text.replace('amount         = "amount"', 'amount         = "amout"'))
+    env = {
+        **_env(sandbox_server, f"sqlite:///{tmp_path / 'ps.db'}"),
+        "PARTNERSYNC_HUBSPOT__MAPPING": str(typo),
+    }
+    result = run_cli("sync", "--crm", "hubspot", cwd=repo, env=env)
+    assert result.returncode == 2, result.stderr
+    assert f"{typo}: inbound.amount: deals has no field 'amout'" in result.stderr
+    assert sandbox.stats.count("GET /crm/v3/objects/deals") == 0  # no page was read

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import RecordPage, Watermark
-from connectors.errors import ConfigurationError
+from connectors.errors import ConfigurationError, QuotaExhausted
 from connectors.hubspot import HubSpotConfig, HubSpotConnector
 from sandbox import Sandbox, SandboxServer, parse_faults, seed_hubspot, seed_salesforce
 from sync.mapping import parse_mapping
@@ -429,3 +429,32 @@ def test_hubspot_no_change_incremental_is_one_call_between_archive_checks(
     assert later.deleted == 1
     assert later.api_calls == 1 + math.ceil(1 / 100)  # the search and one archived page
     assert mirrored(store, "hubspot")[gone].deleted
+
+
+def test_a_spent_daily_allocation_stops_the_pull_at_once(
+    sandbox: Sandbox, sandbox_server: SandboxServer, store: sessionmaker[Session]
+) -> None:
+    """REQUEST_LIMIT_EXCEEDED mid-read is not retried: the pull stops with QuotaExhausted,
+    the pages read before it committed, and resumes after the reset with no gap."""
+    seed_salesforce(sandbox, 5_000)
+    sandbox.reconfigure(salesforce_daily_limit=sandbox.api_usage["salesforce"] + 2)
+    connector = salesforce(sandbox_server)
+    with pytest.raises(QuotaExhausted):
+        pull(store, connector, SF_MAPPING, commit_records=2_000)
+    assert connector.retries == 0
+    assert len(mirrored(store, "salesforce")) == 4_000
+    sandbox.reconfigure(salesforce_daily_limit=5_000_000)
+    pull(store, salesforce(sandbox_server), SF_MAPPING)
+    assert_store_equals_sandbox(store, sandbox, "salesforce")
+
+
+def test_progress_is_told_after_every_page_with_the_total(
+    sandbox: Sandbox, sandbox_server: SandboxServer, store: sessionmaker[Session]
+) -> None:
+    """``on_progress`` hears after each stored page, not each commit, with the records the
+    CRM said the read brings (Salesforce's totalSize)."""
+    seed_salesforce(sandbox, 5_000)
+    heard: list[tuple[int, int | None]] = []
+    pull(store, salesforce(sandbox_server), SF_MAPPING, commit_records=10_000,
+         on_progress=lambda report: heard.append((report.read, report.total)))  # fmt: skip
+    assert heard == [(2_000, 5_000), (4_000, 5_000), (5_000, 5_000)]

@@ -104,3 +104,43 @@ def test_plan_sends_only_differences(store: sessionmaker[Session]) -> None:
         plans = plan_writes(MAPPING, pairs)
     assert len(plans) == 1
     assert dict(plans[0].changes) == {"Payout_Reference__c": (None, "PAY-7")}
+
+
+@pytest.mark.parametrize(
+    ("values", "stored"),
+    [
+        pytest.param({"commission.accrued": Decimal("10.50")}, {"commission.accrued": "10.50"},
+                     id="money-exact"),
+        pytest.param({"commission.accrued": 12}, {"commission.accrued": "12"}, id="int-money"),
+        pytest.param({"registration.protected_until": datetime(2026, 5, 1, 23, tzinfo=UTC)},
+                     {"registration.protected_until": "2026-05-01"}, id="instant-to-date"),
+        pytest.param({"payout.status": RegistrationStatus.APPROVED, "payout.reference": None},
+                     {"payout.status": "approved", "payout.reference": None}, id="enum-and-null"),
+    ],
+)  # fmt: skip
+def test_staged_values_are_stored_as_their_outbound_type(
+    store: sessionmaker[Session], values: dict[str, object], stored: dict[str, object]
+) -> None:
+    """Money as exact text, dates as dates (an instant's UTC date), states by name."""
+    with transaction(store) as session:
+        entry = stage(session, opportunity(session), values)
+        assert entry.desired == stored
+
+
+@pytest.mark.parametrize(
+    ("values", "error"),
+    [
+        pytest.param({"commission.accrued": 10.5}, TypeError, id="float-money"),
+        pytest.param({"commission.accrued": "ten"}, ValueError, id="not-a-number"),
+        pytest.param({"payout.reference": "a\x00b"}, ValueError, id="nul"),
+    ],
+)
+def test_values_that_are_no_outbound_value_are_refused(
+    store: sessionmaker[Session], values: dict[str, object], error: type[Exception]
+) -> None:
+    """A float for money, text that is no number, a NUL: refused, nothing staged."""
+    with transaction(store) as session:
+        opp = opportunity(session)
+        with pytest.raises(error):
+            stage(session, opp, values)
+        assert session.scalars(select(OutboxEntry)).all() == []
