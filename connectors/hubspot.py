@@ -26,11 +26,6 @@ from typing import Any, cast
 
 import orjson
 from hubspot import HubSpot
-from hubspot.crm.associations.v4 import (
-    BatchInputPublicFetchAssociationsBatchRequest,
-    PublicFetchAssociationsBatchRequest,
-)
-from hubspot.crm.companies import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
 from hubspot.crm.deals import (
     BatchInputSimplePublicObjectBatchInput,
     Filter,
@@ -56,12 +51,14 @@ from connectors.errors import (
     ConfigurationError,
     Transient,
 )
+from connectors.hubspot_companies import Companies
 from connectors.hubspot_wire import (
+    BATCH_LIMIT,
     CRM,
+    LIST_LIMIT,
     batch_results,
     created_results,
     epoch_ms,
-    primary,
     to_wire,
     translate,
 )
@@ -71,8 +68,6 @@ from connectors.wire import parse_instant
 __all__ = ["HubSpotConfig", "HubSpotConnector", "translate"]
 
 
-BATCH_LIMIT = 100
-LIST_LIMIT = 100
 SEARCH_LIMIT = 200
 SEARCH_CAP = 10_000
 COMPANY_PREFIX = "company."
@@ -141,7 +136,7 @@ class HubSpotConnector(CountedCalls):
         self.retries = 0
         self._client: HubSpot | None = None
         self._client_lock = threading.Lock()
-        self._companies: dict[str, dict[str, Any]] = {}
+        self._companies = Companies(self._raw)
         self._describe_cache: dict[str, dict[str, FieldInfo]] = {}
 
     @property
@@ -271,7 +266,7 @@ class HubSpotConnector(CountedCalls):
         after, _, started = (cursor or "").partition("|")
         start = parse_instant(started) if started else datetime.now(UTC)
         if company_props:
-            self._prefetch_companies(company_props)
+            self._companies.prefetch(company_props)
         while True:
 
             def call(hs: HubSpot, after: Any = after) -> Any:
@@ -287,7 +282,7 @@ class HubSpotConnector(CountedCalls):
 
             page = self._raw(call)
             results = page.get("results") or []
-            companies = self._primary_companies_inline(results) if company_props else {}
+            companies = self._companies.inline(results) if company_props else {}
             records = self._records(results, companies, company_props, start)
             after = ((page.get("paging") or {}).get("next") or {}).get("after") or ""
             done = not after
@@ -328,7 +323,9 @@ class HubSpotConnector(CountedCalls):
 
             page = self._raw(call)
             results = [r for r in page.get("results") or [] if r.get("id") not in seen_at_since]
-            companies = self._primary_companies([r["id"] for r in results]) if company_props else {}
+            companies = (
+                self._companies.of_deals([r["id"] for r in results]) if company_props else {}
+            )
             records = self._records(results, companies, company_props, since)
             last = records[-1] if records else None
             yield RecordPage(
@@ -373,79 +370,6 @@ class HubSpotConnector(CountedCalls):
             moment = parse_instant(str(modified)) if modified else fallback
             out.append(CrmRecord(id=str(raw["id"]), modified_at=moment, values=values))
         return tuple(out)
-
-    def _prefetch_companies(self, company_props: Sequence[str]) -> None:
-        """List every company once (100 a call) so a full load needs no per-page lookups."""
-        after: str | None = None
-        wanted = list(dict.fromkeys(["name", "domain", *company_props]))
-        while True:
-
-            def call(hs: HubSpot, after: Any = after) -> Any:
-                return hs.crm.companies.basic_api.get_page(
-                    limit=LIST_LIMIT,
-                    after=after,
-                    properties=wanted,
-                    archived=False,
-                    _preload_content=False,
-                )
-
-            page = self._raw(call)
-            for item in page.get("results") or []:
-                self._companies[str(item["id"])] = item.get("properties") or {}
-            after = ((page.get("paging") or {}).get("next") or {}).get("after")
-            if not after:
-                return
-
-    def _primary_companies_inline(
-        self, results: Sequence[Mapping[str, Any]]
-    ) -> dict[str, Mapping[str, Any]]:
-        links: dict[str, str] = {}
-        for raw in results:
-            assoc = ((raw.get("associations") or {}).get("companies") or {}).get("results") or []
-            chosen = primary(assoc, id_key="id", type_key="type")
-            if chosen:
-                links[raw["id"]] = chosen
-        return self._company_values(links)
-
-    def _primary_companies(self, deal_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
-        links: dict[str, str] = {}
-        for start in range(0, len(deal_ids), BATCH_LIMIT):
-            chunk = deal_ids[start : start + BATCH_LIMIT]
-            body = BatchInputPublicFetchAssociationsBatchRequest(
-                inputs=[PublicFetchAssociationsBatchRequest(id=d) for d in chunk]
-            )
-
-            def call(hs: HubSpot, body: Any = body) -> Any:
-                return hs.crm.associations.v4.batch_api.get_page(
-                    "deals", "companies", body, _preload_content=False
-                )
-
-            page = self._raw(call)
-            for item in page.get("results") or []:
-                chosen = primary(item.get("to") or [], id_key="toObjectId", type_key=None)
-                if chosen:
-                    links[str((item.get("from") or {}).get("id"))] = chosen
-        return self._company_values(links)
-
-    def _company_values(self, links: Mapping[str, str]) -> dict[str, Mapping[str, Any]]:
-        missing = sorted({c for c in links.values() if c not in self._companies})
-        for start in range(0, len(missing), BATCH_LIMIT):
-            chunk = missing[start : start + BATCH_LIMIT]
-            body = BatchReadInputSimplePublicObjectId(
-                inputs=[SimplePublicObjectId(id=c) for c in chunk],
-                properties=["name", "domain"],
-                properties_with_history=[],
-            )
-
-            def call(hs: HubSpot, body: Any = body) -> Any:
-                return hs.crm.companies.batch_api.read(body, archived=False, _preload_content=False)
-
-            page = self._raw(call)
-            for item in page.get("results") or []:
-                self._companies[str(item["id"])] = item.get("properties") or {}
-            for company in chunk:
-                self._companies.setdefault(company, {})
-        return {deal: self._companies.get(company, {}) for deal, company in links.items()}
 
     def deleted_since(self, since: datetime) -> Iterator[DeletedRecord]:
         """Deals archived at or after ``since`` (the archived listing has no date filter)."""

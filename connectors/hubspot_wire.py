@@ -22,7 +22,9 @@ from connectors.errors import (
 )
 
 __all__ = [
+    "BATCH_LIMIT",
     "CRM",
+    "LIST_LIMIT",
     "batch_results",
     "created_results",
     "epoch_ms",
@@ -32,6 +34,9 @@ __all__ = [
 ]
 
 CRM = "hubspot"
+#: The most inputs a batch request takes, and records a list page holds.
+BATCH_LIMIT = 100
+LIST_LIMIT = 100
 
 
 def _status_error(status: int, body: Any, headers: Mapping[str, str]) -> CrmError:

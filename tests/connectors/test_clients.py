@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from connectors.hubspot import HubSpotConfig, HubSpotConnector
-from connectors.salesforce import _flattener
+from connectors.salesforce_wire import flattener as _flattener
 from connectors.wire import parse_instant as instant
 
 ATTRS = {"type": "Opportunity", "url": "/services/data/v59.0/sobjects/Opportunity/006"}

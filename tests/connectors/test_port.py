@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from connectors.base import Watermark
-from connectors.salesforce import SalesforceConfig, SalesforceConnector, case_safe_id
+from connectors.salesforce import SalesforceConfig, SalesforceConnector
+from connectors.salesforce_wire import case_safe_id
 from connectors.wire import parse_instant
 from sandbox import (
     SALESFORCE_USERS,
