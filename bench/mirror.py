@@ -7,8 +7,9 @@ Prints, for N records (default 100,000) per CRM:
   HubSpot ``basic_api.get_page`` over the same properties, companies associated, through
   a stock client holding its API object (the mirror also reads the companies themselves:
   a few more calls);
-- the full mirror into SQLite and into PostgreSQL: records/s and the ratio to its CRM's
-  bare read;
+- the full mirror into SQLite and into PostgreSQL, with the handlers ``partnersync sync``
+  runs on each page (drift correction): records/s and the ratio to its CRM's bare read;
+  into SQLite also with no handler at all, so the hook's own cost shows in the same run;
 - API calls next to the floor (ceil(N/2000) Salesforce pages; ceil(N/100) HubSpot pages);
 - peak memory (max RSS of a child process) mirroring 10,000 vs N records;
 - a no-change incremental run: API calls and wall time.
@@ -41,13 +42,17 @@ from sqlalchemy import create_engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.sandbox import start_sandbox
+from connectors.base import CrmConnector
 from connectors.hubspot import HubSpotConfig, HubSpotConnector
 from connectors.salesforce import SalesforceConfig, SalesforceConnector
 from connectors.transport import session_for
+from sync.crm import CrmLink
+from sync.cycle import mirror_handlers
 from sync.log import configure_logging
 from sync.mapping import load_mapping
+from sync.mirror.handlers import MirrorHandler
 from sync.mirror.pull import pull
-from sync.settings import SyncSettings
+from sync.settings import Settings, SyncSettings
 from sync.store import make_engine, session_factory, upgrade
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,18 +65,25 @@ def connector(crm: str, url: str) -> SalesforceConnector | HubSpotConnector:
     return HubSpotConnector(HubSpotConfig(base_url=url, access_token="sandbox"))
 
 
-def mirror(crm: str, url: str, store_url: str) -> dict[str, float]:
-    """One full pull then one no-change incremental into ``store_url``."""
+def mirror(crm: str, url: str, store_url: str, *, hooked: bool = True) -> dict[str, float]:
+    """One full pull then one no-change incremental into ``store_url``, with the handlers
+    a sync runs (``hooked``) or none."""
     upgrade(store_url)
     factory = session_factory(make_engine(store_url))
     mapping = load_mapping(REPO / "mappings" / f"{crm}.toml")
+
+    def handlers(link: CrmConnector) -> list[MirrorHandler]:
+        return mirror_handlers(Settings(), CrmLink(link, mapping)) if hooked else []
+
+    first = connector(crm, url)
     started = time.perf_counter()
-    full = pull(factory, connector(crm, url), mapping)
+    full = pull(factory, first, mapping, handlers=handlers(first))
     seconds = time.perf_counter() - started
     started = time.perf_counter()
     # As `partnersync sync` runs it: HubSpot's archived listing at most every 300 s.
     every = timedelta(seconds=SyncSettings().deletes_check_seconds)
-    again = pull(factory, connector(crm, url), mapping, deletes_every=every)
+    second = connector(crm, url)
+    again = pull(factory, second, mapping, deletes_every=every, handlers=handlers(second))
     return {
         "records": full.upserted,
         "seconds": seconds,
@@ -206,22 +218,28 @@ def main() -> None:
             reads = {"salesforce": bare_read, "hubspot": bare_hubspot_read}
             bare: dict[str, float] = {}
             best: dict[tuple[str, str], dict[str, float]] = {}
-            for _ in range(args.runs):
+            # (dialect, with the sync's handlers): SQLite with and without them, side by side.
+            kinds = (("sqlite", True), ("sqlite", False), ("postgresql", True))
+            for crm in reads:  # warm up (imports, statement caches) before anything is timed
+                mirror(crm, small_url, f"sqlite:///{work / f'warm-{crm}.db'}")
+            for run in range(args.runs):
                 # Baseline and mirrors side by side in every run, so that a slow spell of
                 # the machine weighs on both.
                 for crm, read in reads.items():
                     count, seconds = read(url)
                     bare[crm] = min(bare.get(crm, math.inf), seconds)
-                    for dialect in ("sqlite", "postgresql"):
+                    # Each run starts with another kind: no kind always goes first.
+                    for dialect, hooked in kinds[run % 3 :] + kinds[: run % 3]:
                         if dialect == "sqlite":
                             store = f"sqlite:///{work / f'{crm}-{uuid.uuid4().hex[:6]}.db'}"
                         else:
                             pg_names.append(postgres_database())
                             store = f"{POSTGRES}/{pg_names[-1]}"
-                        r = mirror(crm, url, store)
-                        kept = best.get((crm, dialect))
+                        r = mirror(crm, url, store, hooked=hooked)
+                        label = dialect if hooked else f"{dialect}, no handlers"
+                        kept = best.get((crm, label))
                         if kept is None or r["seconds"] < kept["seconds"]:
-                            best[crm, dialect] = r
+                            best[crm, label] = r
             for crm, label in (("salesforce", "query_all_iter"), ("hubspot", "basic_api.get_page")):
                 print(
                     f"bare {crm} {label} read: {n:,} records in {bare[crm]:.2f} s "
@@ -233,7 +251,7 @@ def main() -> None:
                 f"= {count / bare_seconds:,.0f}/s)"
             )
             print(
-                f"{'mirror':<24}{'records':>9}{'seconds':>9}{'rec/s':>9}{'vs bare':>9}"
+                f"{'mirror':<36}{'records':>9}{'seconds':>9}{'rec/s':>9}{'vs bare':>9}"
                 f"{'calls':>7}{'floor':>7}{'no-change calls':>17}{'its ms':>8}"
             )
             for (crm, dialect), r in best.items():
@@ -241,7 +259,7 @@ def main() -> None:
                 rate = r["records"] / r["seconds"]
                 ratio = f"{rate / (n / bare[crm]):.2f}"
                 print(
-                    f"{crm + ' -> ' + dialect:<24}{r['records']:>9,.0f}{r['seconds']:>9.2f}"
+                    f"{crm + ' -> ' + dialect:<36}{r['records']:>9,.0f}{r['seconds']:>9.2f}"
                     f"{rate:>9,.0f}{ratio:>9}{r['calls']:>7,.0f}{floor:>7,}"
                     f"{r['incremental_calls']:>17,.0f}"
                     f"{r['incremental_seconds'] * 1000:>8,.0f}"
