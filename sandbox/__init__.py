@@ -18,7 +18,7 @@ statistics and a journal of every record write the APIs accepted.
 
 from __future__ import annotations
 
-from sandbox.core import Sandbox, SandboxConfig, WriteEvent
+from sandbox.core import Api, Sandbox, SandboxConfig, WriteEvent
 from sandbox.knobs import FaultSpec, FaultSpecError, RateLimitSpec, parse_faults, parse_rate
 from sandbox.salesforce.ids import user_id as salesforce_user_id
 from sandbox.seed import PARTNERS, SeedPartner, seed_hubspot, seed_salesforce, seed_sandbox
@@ -28,6 +28,7 @@ from sandbox.users import SALESFORCE_USERS, SandboxUser, salesforce_user
 __all__ = [
     "PARTNERS",
     "SALESFORCE_USERS",
+    "Api",
     "FaultSpec",
     "FaultSpecError",
     "PortInUse",

@@ -21,11 +21,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy import func, select
 
-from sandbox import PARTNERS, Sandbox, SandboxServer, salesforce_user, seed_sandbox
-from sync.crm import CrmLink, links
+from sandbox import PARTNERS, Api, Sandbox, SandboxServer, seed_sandbox
+from sync.crm import links
 from sync.cycle import Cycle
 from sync.mirror.pull import PullReport
 from sync.settings import Settings, redact_url
@@ -70,9 +71,10 @@ def _store(url: str | None) -> Iterator[str]:
         yield f"sqlite:///{Path(folder) / 'demo.db'}"
 
 
-def _on_sandbox(settings: Settings, url: str) -> list[CrmLink]:
-    """The configured CRMs, pointed at the sandbox served at ``url``."""
-    local = settings.model_copy(
+def _on_sandbox(settings: Settings, url: str) -> Settings:
+    """The settings, their CRMs pointed at the sandbox served at ``url``; HubSpot's
+    archived deals are listed on every pull, so the story shows a deletion at once."""
+    return settings.model_copy(
         update={
             "salesforce": settings.salesforce.model_copy(
                 update={
@@ -84,9 +86,9 @@ def _on_sandbox(settings: Settings, url: str) -> list[CrmLink]:
             "hubspot": settings.hubspot.model_copy(
                 update={"base_url": url, "mapping": _mapping(settings.hubspot.mapping)}
             ),
+            "sync": settings.sync.model_copy(update={"deletes_check_seconds": 0}),
         }
     )
-    return links(local, "all")
 
 
 def run_demo(
@@ -120,7 +122,8 @@ def _run(
                 f"opportunities and {box.hubspot.count()} HubSpot deals, {len(PARTNERS)} "
                 f"partner accounts each (seeded in {time.perf_counter() - started:.2f} s)"
             )
-            cycle = Cycle(settings, factory, configured=_on_sandbox(settings, server.url))
+            local = _on_sandbox(settings, server.url)
+            cycle = Cycle(local, factory, configured=links(local, "all"))
             repriced = _story(cycle, box, echo)
         _summary(cycle, repriced, echo)
     finally:
@@ -138,14 +141,15 @@ def _story(cycle: Cycle, box: Sandbox, echo: Callable[[str], None]) -> str | Non
         report = cycle.pull(link, full=True)
         echo(f"3. mirrored {link.connector.crm} {link.mapping.object}: {_line(report)}")
 
-    salesforce = next((link for link in cycle if link.connector.crm == "salesforce"), None)
-    if salesforce is not None:
-        obj = salesforce.mapping.object
-        repriced, deleted = box.record_ids("salesforce", obj)[:2]
-        amount = salesforce.mapping.inbound["amount"].crm_field
-        box.edit("salesforce", obj, repriced, {amount: Decimal("4242.42")}, user=REP)
-        box.delete("salesforce", obj, deleted)
-        echo("4. in the CRM: one Salesforce opportunity re-priced to 4242.42, one deleted")
+    # The story's edits happen in the first configured CRM, through its mapping's names.
+    told = cycle.links[0]
+    crm, obj = cast(Api, told.connector.crm), told.mapping.object
+    amount = told.mapping.inbound.get("amount")
+    if amount is not None:
+        repriced, deleted = box.record_ids(crm, obj)[:2]
+        box.edit(crm, obj, repriced, {amount.crm_field: Decimal("4242.42")}, user=REP)
+        box.delete(crm, obj, deleted)
+        echo(f"4. in the CRM ({crm}): one {obj} record re-priced to 4242.42, one deleted")
     for link in cycle:
         report = cycle.pull(link)
         echo(f"5. incremental {link.connector.crm}: {_line(report)}")
@@ -166,7 +170,7 @@ def _story(cycle: Cycle, box: Sandbox, echo: Callable[[str], None]) -> str | Non
                     "registration.protected_until": close + timedelta(days=90),
                 },
             )
-        edited = next(((d.crm_id, d.name) for d in partner_deals if d.crm == "salesforce"), None)
+        edited = next(((d.crm_id, d.name) for d in partner_deals if d.crm == crm), None)
     echo(
         f"6. staged a registration status and protection date for the "
         f"{len(partner_deals):,} deals that name a partner (into the outbox, as the "
@@ -188,22 +192,35 @@ def _story(cycle: Cycle, box: Sandbox, echo: Callable[[str], None]) -> str | Non
             f"needs {again.api_calls} API calls"
         )
 
-    status = salesforce.mapping.outbound_for("registration.status") if salesforce else None
-    if salesforce is None or status is None or edited is None:
+    status = told.mapping.outbound_for("registration.status")
+    if status is None or edited is None:
         return repriced
     rejected = (status.values or {}).get("rejected", "rejected")
     crm_id, name = edited
-    box.edit("salesforce", salesforce.mapping.object, crm_id, {status.crm_field: rejected},
-             user=REP)  # fmt: skip
-    report = cycle.pull(salesforce)
-    restore = cycle.push(salesforce)
-    shown = box.value("salesforce", salesforce.mapping.object, crm_id, status.crm_field)
+    box.edit(crm, obj, crm_id, {status.crm_field: rejected}, user=REP)
+    report = cycle.pull(told)
+    restore = cycle.push(told)
+    shown = box.value(crm, obj, crm_id, status.crm_field)
     echo(
-        f"9. {salesforce_user(REP).name}, a sales rep, set {name!r} to {rejected} by hand: "
-        f"the pull saw {report.drifted} drifted record, the push restored it in "
-        f"{restore.api_calls} call (now {shown})"
+        f"9. {_editor(cycle)}, a sales rep, set {name!r} to {rejected} by hand: the pull saw "
+        f"{report.drifted} drifted record, the push restored it in {restore.api_calls} call "
+        f"(now {shown})"
     )
     return repriced
+
+
+def _editor(cycle: Cycle) -> str:
+    """Who the latest drift audit says edited the record: by name where the CRM tells."""
+    with cycle.factory() as session:
+        drift = session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action == "crm_drift")
+            .order_by(AuditEntry.id.desc())
+        ).first()
+    after = (drift.after if drift is not None else None) or {}
+    if after.get("modified_by_name"):
+        return str(after["modified_by_name"])
+    return f"user {after['modified_by']}" if after.get("modified_by") else "someone"
 
 
 def _summary(cycle: Cycle, repriced: str | None, echo: Callable[[str], None]) -> None:
