@@ -70,6 +70,20 @@ class SecretRedactor:
 _REDACTOR = SecretRedactor()
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time of writing, so a progress line that
+    redirects stderr (rich's) prints log lines above itself instead of through itself."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(
     level: str = "info",
     *,
@@ -78,7 +92,7 @@ def configure_logging(
     stream: TextIO | None = None,
 ) -> SecretRedactor:
     """Configure structlog for the process; ``json=None`` picks JSON unless on a TTY."""
-    out = stream or sys.stderr
+    out: Any = stream or _CurrentStderr()
     _REDACTOR.add(secrets)
     use_json = (not out.isatty()) if json is None else json
     renderer: Any = (
