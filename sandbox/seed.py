@@ -78,18 +78,18 @@ class SeedDeal:
 
 
 PARTNERS: tuple[SeedPartner, ...] = (
-    SeedPartner("ACME", "Acme Cloud Partners", "acmecloud.example", "gold"),
-    SeedPartner("BLUEFIN", "Bluefin Systems", "bluefin.example", "silver"),
-    SeedPartner("CEDAR", "Cedar Consulting Group", "cedarcg.example", "registered"),
-    SeedPartner("DELTA", "Delta Data Services", "deltadata.example", "gold"),
-    SeedPartner("EMBER", "Ember Security", "embersec.example", "silver"),
-    SeedPartner("FJORD", "Fjord Networks", "fjordnet.example", "registered"),
-    SeedPartner("GRANITE", "Granite Integrators", "granite-int.example", "silver"),
-    SeedPartner("HELIX", "Helix Analytics", "helix.example", "registered"),
-    SeedPartner("IRIS", "Iris Managed Services", "irisms.example", "gold"),
-    SeedPartner("JUNIPER", "Juniper Lane Partners", "juniperlane.example", "registered"),
-    SeedPartner("KESTREL", "Kestrel Cloud", "kestrel.example", "silver"),
-    SeedPartner("LUMEN", "Lumen Advisory", "lumenadv.example", "registered"),
+    SeedPartner("ACME", "Acme Cloud Partners", "acmecloud.com", "gold"),
+    SeedPartner("BLUEFIN", "Bluefin Systems", "bluefin.com", "silver"),
+    SeedPartner("CEDAR", "Cedar Consulting Group", "cedarcg.com", "registered"),
+    SeedPartner("DELTA", "Delta Data Services", "deltadata.com", "gold"),
+    SeedPartner("EMBER", "Ember Security", "embersec.com", "silver"),
+    SeedPartner("FJORD", "Fjord Networks", "fjordnet.com", "registered"),
+    SeedPartner("GRANITE", "Granite Integrators", "granite-int.com", "silver"),
+    SeedPartner("HELIX", "Helix Analytics", "helix.com", "registered"),
+    SeedPartner("IRIS", "Iris Managed Services", "irisms.com", "gold"),
+    SeedPartner("JUNIPER", "Juniper Lane Partners", "juniperlane.com", "registered"),
+    SeedPartner("KESTREL", "Kestrel Cloud", "kestrel.com", "silver"),
+    SeedPartner("LUMEN", "Lumen Advisory", "lumenadv.com", "registered"),
 )
 
 _PREFIXES = (
@@ -147,16 +147,22 @@ _CENT = Decimal("0.01")
 _TWO_YEARS = timedelta(days=730)
 
 
-def _domain(name: str) -> str:
+#: The web suffix of a customer's country (a real public suffix, so the customer's domain
+#: has a registrable part the way real ones do).
+_SUFFIX = {"US": "com", "GB": "co.uk", "DE": "de", "FR": "fr", "CA": "ca", "AU": "com.au",
+           "NL": "nl", "JP": "co.jp"}  # fmt: skip
+
+
+def _domain(name: str, country: str = "US") -> str:
     base = "".join(ch for ch in name.lower() if ch.isalnum() or ch == " ").split()
-    return "".join(base[:2]) + ".example"
+    return "".join(base[:2]) + "." + _SUFFIX.get(country, "com")
 
 
 def _customers(rng: random.Random, count: int) -> list[SeedCustomer]:
     customers: list[SeedCustomer] = []
     for _ in range(count):
         name = f"{rng.choice(_PREFIXES)} {rng.choice(_SUFFIXES)}"
-        domain: str | None = _domain(name)
+        domain: str | None = _domain(name)  # .com until the country is drawn
         roll = rng.random()
         if roll < 0.08:
             name = name.upper() + rng.choice((" INC.", " CORP", ""))  # a near-duplicate
@@ -164,14 +170,11 @@ def _customers(rng: random.Random, count: int) -> list[SeedCustomer]:
             domain = None  # no website on file
         elif roll < 0.16:
             domain = "www." + str(domain)
-        customers.append(
-            SeedCustomer(
-                name + rng.choice(_FORMS),
-                domain,
-                rng.choice(_COUNTRIES),
-                rng.choice(_INDUSTRIES),
-            )
-        )
+        full_name = name + rng.choice(_FORMS)
+        country = rng.choice(_COUNTRIES)
+        if domain is not None:  # the same draws as ever; the suffix follows the country
+            domain = domain.replace(".com", "." + _SUFFIX[country])
+        customers.append(SeedCustomer(full_name, domain, country, rng.choice(_INDUSTRIES)))
     return customers
 
 

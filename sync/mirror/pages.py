@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from connectors.base import CrmRecord, RecordPage
+from rules.matching import domain_key, name_key
 from sync.mapping import CompiledMapping, RecordMappingError
 from sync.mirror.handlers import MirrorHandler, PageChanges, run_handlers
 from sync.store import Crm, Opportunity, Partner, QuarantinedRecord
@@ -138,6 +139,9 @@ def prepare(
         raw = record.values
         row = {name: values.get(name) for name in _MIRRORED}
         row.update(
+            # The customer keys registrations are matched on (cached per distinct value).
+            customer_name_key=name_key(values.get("account_name")),
+            customer_domain_key=domain_key(values.get("account_domain")),
             crm=crm,
             crm_id=record.id,
             partner_id=partners.resolve(values.get("partner_ref")),

@@ -49,6 +49,7 @@ from sync.store.models import (
     PayoutEntry,
     QuarantinedRecord,
     Registration,
+    RegistrationToken,
     SyncState,
 )
 from sync.store.schema import current_revision, ensure_schema, head_revision, upgrade
@@ -82,6 +83,7 @@ __all__ = [
     "Registration",
     "RegistrationSource",
     "RegistrationStatus",
+    "RegistrationToken",
     "RuleBasis",
     "SchemaOutOfDate",
     "StoreError",

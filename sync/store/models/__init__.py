@@ -13,7 +13,7 @@ from sync.store.models.crm import (
 )
 from sync.store.models.money import Agreement, AgreementRule, LedgerEntry, Payout, PayoutEntry
 from sync.store.models.partners import ApiKey, BlockedAccount, Partner
-from sync.store.models.registrations import Registration
+from sync.store.models.registrations import Registration, RegistrationToken
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -32,6 +32,7 @@ __all__ = [
     "PayoutEntry",
     "QuarantinedRecord",
     "Registration",
+    "RegistrationToken",
     "SyncState",
     "append_only",
 ]

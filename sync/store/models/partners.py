@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text, true
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 
 from rules.vocabulary import BlockKind
@@ -30,6 +30,9 @@ class Partner(Base):
     salesforce_account_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     hubspot_company_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: A deactivated partner keeps its history but registers nothing new.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @classmethod
     def account_id_column(cls, crm: Crm) -> InstrumentedAttribute[str | None]:
@@ -47,7 +50,8 @@ class BlockedAccount(Base):
     """A customer partners may not register: a house account or a do-not-contact one.
 
     ``domain`` is the normalised customer domain (the same normalisation as a
-    registration's ``customer_domain_key``), so matching is an equality.
+    registration's ``customer_domain_key``), so matching is an equality; ``name_key`` the
+    normalised name, which a registration without a domain is matched on.
     """
 
     __tablename__ = "blocked_accounts"
@@ -55,7 +59,9 @@ class BlockedAccount(Base):
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     domain: Mapped[str] = mapped_column(String(255), unique=True)
     name: Mapped[str | None] = mapped_column(String(255))
+    name_key: Mapped[str | None] = mapped_column(String(255), index=True)
     kind: Mapped[BlockKind] = mapped_column(enum_type(BlockKind, "kind"))
+    reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from rules.vocabulary import RegistrationSource, RegistrationStatus
@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from sync.store.models.crm import Opportunity
     from sync.store.models.partners import Partner
 
-__all__ = ["Registration"]
+__all__ = ["Registration", "RegistrationToken"]
+
+_APPROVED = text("status = 'approved'")
 
 
 class Registration(Base):
@@ -29,6 +31,11 @@ class Registration(Base):
     the last protected day (inclusive) and is required once approved. ``conflict_with``
     names the registration this one collides with (conflicts with a house account or a
     direct deal have none). ``opportunity_id`` is the mirrored deal it is linked to.
+
+    ``customer_key`` is the domain key, else ``name:`` + the name key: a partial unique
+    index allows one *approved* registration per customer key, so the database itself
+    refuses a second holder, also to two writers racing. ``reason`` is a stable code
+    (``rules.registration.Reason``); ``note`` the words a decision came with.
     """
 
     __tablename__ = "registrations"
@@ -44,6 +51,13 @@ class Registration(Base):
         Index("ix_registrations_status_protected_until", "status", "protected_until"),
         Index("ix_registrations_opportunity_id", "opportunity_id"),
         Index("ix_registrations_conflict_with", "conflict_with"),
+        Index(
+            "uq_registrations_customer_key_approved",
+            "customer_key",
+            unique=True,
+            sqlite_where=_APPROVED,
+            postgresql_where=_APPROVED,
+        ),
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
@@ -52,6 +66,7 @@ class Registration(Base):
     customer_domain: Mapped[str | None] = mapped_column(String(255))
     customer_name_key: Mapped[str] = mapped_column(String(255))
     customer_domain_key: Mapped[str | None] = mapped_column(String(255))
+    customer_key: Mapped[str] = mapped_column(String(260))
     amount: Mapped[Decimal | None] = mapped_column(MONEY)
     currency: Mapped[str | None] = mapped_column(CurrencyCode)
     practice: Mapped[str | None] = mapped_column(String(100))
@@ -60,6 +75,7 @@ class Registration(Base):
         enum_type(RegistrationStatus, "status"), default=RegistrationStatus.PENDING
     )
     reason: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
     protected_until: Mapped[date | None]
     extensions_used: Mapped[int] = mapped_column(Integer, default=0)
     conflict_with: Mapped[int | None] = mapped_column(ID, ForeignKey("registrations.id"))
@@ -78,3 +94,15 @@ class Registration(Base):
         return (
             f"Registration(id={self.id!r}, partner_id={self.partner_id!r}, status={self.status!r})"
         )
+
+
+class RegistrationToken(Base):
+    """One word of a registration's customer name key: where a fuzzy name comparison
+    finds its candidates (a few hundred registrations sharing a word) without a scan."""
+
+    __tablename__ = "registration_tokens"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    registration_id: Mapped[int] = mapped_column(
+        ID, ForeignKey("registrations.id"), primary_key=True, index=True
+    )

@@ -458,3 +458,20 @@ def test_progress_is_told_after_every_page_with_the_total(
     pull(store, salesforce(sandbox_server), SF_MAPPING, commit_records=10_000,
          on_progress=lambda report: heard.append((report.read, report.total)))  # fmt: skip
     assert heard == [(2_000, 5_000), (4_000, 5_000), (5_000, 5_000)]
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_mirrored_deals_carry_their_customer_keys(
+    crm: str, sandbox: Sandbox, sandbox_server: SandboxServer, store: sessionmaker[Session]
+) -> None:
+    """Every mirrored deal gets the customer keys registrations are matched on: its
+    account's normalised name and the registrable domain of its website."""
+    from rules.matching import domain_key, name_key
+
+    connect, mapping, seed = LINKS[crm]
+    seed(sandbox, 60)
+    pull(store, connect(sandbox_server), mapping)
+    rows = list(mirrored(store, crm).values())
+    assert all(r.customer_name_key == name_key(r.account_name) for r in rows)
+    assert all(r.customer_domain_key == domain_key(r.account_domain) for r in rows)
+    assert sum(1 for r in rows if r.customer_domain_key) > 30

@@ -37,7 +37,7 @@ def test_upgrade_from_empty_to_head_twice(empty_url: str) -> None:
     assert current_revision(empty_url) is None
     upgrade(empty_url)
     upgrade(empty_url)
-    assert current_revision(empty_url) == head_revision() == "0001"
+    assert current_revision(empty_url) == head_revision() == "0002"
     assert tables(empty_url) == set(Base.metadata.tables) | {"alembic_version"}
 
 
@@ -145,3 +145,35 @@ def test_upgrade_accepts_an_engine(dialect: str, new_database: NewDatabase) -> N
         assert set(inspect(engine).get_table_names()) >= set(Base.metadata.tables)
     finally:
         engine.dispose()
+
+
+def test_deals_mirrored_before_0002_get_their_customer_keys(empty_url: str) -> None:
+    """`db upgrade` gives the deals mirrored before customer keys existed their keys (as
+    the pull computes them now), without a re-read of the CRM."""
+    upgrade(empty_url, "0001")
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as connection:
+            for n, (name, domain) in enumerate(
+                [("Acme, Inc.", "https://www.acme.co.uk/about"), ("Globex GmbH", None),
+                 (None, "jane@gmail.com")], start=1,
+            ):  # fmt: skip
+                connection.execute(
+                    text(
+                        "INSERT INTO opportunities (id, crm, crm_id, name, account_name, "
+                        "account_domain, is_closed, is_won, crm_modified_at, deleted, "
+                        "crm_values, first_seen_at, updated_at) VALUES (:id, 'salesforce', "
+                        ":crm_id, 'Deal', :name, :domain, false, false, :at, false, '{}', "
+                        ":at, :at)"
+                    ),
+                    {"id": n, "crm_id": f"006{n}", "name": name, "domain": domain,
+                     "at": "2026-01-01 00:00:00+00:00"},
+                )  # fmt: skip
+        upgrade(empty_url)
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT customer_name_key, customer_domain_key FROM opportunities ORDER BY id")
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in rows] == [("acme", "acme.co.uk"), ("globex", None), (None, None)]
