@@ -47,9 +47,9 @@ from connectors.salesforce_wire import (
     COLLECTION_LIMIT,
     CRM,
     KINDS,
-    case_safe_id,
     collection_results,
     flattener,
+    id_aliases,
     is_id,
     lookup,
     translate,
@@ -179,14 +179,8 @@ class SalesforceConnector(CountedCalls):
     # --- ids --------------------------------------------------------------------------
 
     def id_aliases(self, record_id: str) -> tuple[str, ...]:
-        """A Salesforce id in both its forms: the 15-character (case-sensitive) and the
-        18-character (case-safe) one, ``record_id``'s own form first."""
-        if not is_id(record_id):
-            return (record_id,)
-        if len(record_id) == 15:
-            return (record_id, case_safe_id(record_id))
-        short = record_id[:15]
-        return (record_id, short) if case_safe_id(short) == record_id else (record_id,)
+        """A Salesforce id in both its forms (15 and 18 characters), its own form first."""
+        return id_aliases(record_id)
 
     def user_names(self, user_ids: Sequence[str]) -> dict[str, str]:
         """Names of the ``User`` records with these ids (one query, 15- or 18-character

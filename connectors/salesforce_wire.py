@@ -36,6 +36,7 @@ __all__ = [
     "case_safe_id",
     "collection_results",
     "flattener",
+    "id_aliases",
     "is_id",
     "lookup",
     "translate",
@@ -101,6 +102,17 @@ _ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-5]{3})?")
 def is_id(value: str) -> bool:
     """Whether ``value`` has the shape of a Salesforce id (15 or 18 characters)."""
     return _ID.fullmatch(value) is not None
+
+
+def id_aliases(record_id: str) -> tuple[str, ...]:
+    """A Salesforce id in both its forms: the 15-character (case-sensitive) and the
+    18-character (case-safe) one, ``record_id``'s own form first; else it alone."""
+    if not is_id(record_id):
+        return (record_id,)
+    if len(record_id) == 15:
+        return (record_id, case_safe_id(record_id))
+    short = record_id[:15]
+    return (record_id, short) if case_safe_id(short) == record_id else (record_id,)
 
 
 _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"

@@ -162,7 +162,9 @@ class SyncSettings(_Section):
 
 
 class ProgramSettings(_Section):
-    """The partner program: protection by tier, extensions, minimum deal amount."""
+    """The partner program: protection days by tier, extensions, the smallest deal,
+    registrations from CRM deals, auto-approval, the fuzzy name threshold (0-100), the
+    eligible practices (empty: any), deals created for approved registrations."""
 
     protection_days: dict[str, int] = Field(
         default_factory=lambda: {"registered": 90, "silver": 120, "gold": 180}
@@ -171,6 +173,10 @@ class ProgramSettings(_Section):
     max_extensions: int = Field(default=1, ge=0)
     min_amount: Decimal = Field(default=Decimal("0"), ge=0)
     register_from_crm: bool = True
+    auto_approve: bool = False
+    fuzzy_threshold: int = Field(default=90, ge=0, le=100)
+    practices: list[str] = Field(default_factory=list)
+    create_deals_on_approval: bool = False
 
     @field_validator("protection_days")
     @classmethod

@@ -112,6 +112,8 @@ def _deals(now: int) -> ObjectSchema:
                               "lost")),
         _custom(now, "protected_until", "Protected Until", "date", "date"),
         _custom(now, "registered_partner", "Registered Partner", "string", "text"),
+        _custom(now, "registration_reason", "Registration Reason", "string", "text"),
+        _custom(now, "conflicting_partner", "Conflicting Partner", "string", "text"),
         _custom(now, "commission_accrued", "Commission Accrued", "number", "number",
                 show_currency_symbol=True),
         _custom(now, "payout_status", "Payout Status", "enumeration", "select",

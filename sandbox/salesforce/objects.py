@@ -241,6 +241,8 @@ OPPORTUNITY = ObjectDef(
         ),
         FieldDef("Protected_Until__c", "date", "Protected Until"),
         FieldDef("Registered_Partner__c", "string", "Registered Partner", length=64),
+        FieldDef("Registration_Reason__c", "string", "Registration Reason", length=64),
+        FieldDef("Conflicting_Partner__c", "string", "Conflicting Partner", length=64),
         _currency("Commission_Accrued__c", "Commission Accrued"),
         _picklist(
             "Payout_Status__c",

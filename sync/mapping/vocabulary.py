@@ -75,6 +75,7 @@ OUTBOUND: Mapping[str, ValueKind] = MappingProxyType(
         "registration.reason": TEXT,
         "registration.protected_until": DATE,
         "registration.partner_id": TEXT,
+        "registration.conflict_partner_id": TEXT,  # a conflict's holder (the CRM is internal)
         "commission.accrued": MONEY,
         "commission.currency": TEXT,
         "payout.status": ValueKind("text", PAYOUT_STATES, "payout state"),

@@ -72,6 +72,7 @@ class Opportunity(Base):
         CheckConstraint("deleted = (deleted_at IS NOT NULL)", name="deleted_at_iff_deleted"),
         Index("ix_opportunities_crm_crm_modified_at", "crm", "crm_modified_at"),
         Index("ix_opportunities_partner_id", "partner_id"),
+        Index("ix_opportunities_partner_ref", "partner_ref"),
         Index("ix_opportunities_customer_domain_key", "customer_domain_key"),
         Index("ix_opportunities_customer_name_key", "customer_name_key"),
     )

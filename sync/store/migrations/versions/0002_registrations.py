@@ -12,6 +12,7 @@ Create Date: 2026-12-03
 - ``registrations.customer_key`` (the domain key, else ``name:`` + the name key) with a
   partial unique index: at most one *approved* registration per customer key, which the
   database holds even against two writers racing; ``note`` (a decision's free text);
+- ``opportunities.partner_ref`` indexed: a partner added later finds the deals naming it;
 - ``registration_tokens``: the words of each registration's customer name key, where a
   fuzzy comparison finds its few hundred candidates instead of scanning the table;
 - mirrored deals mirrored before this revision get their customer keys here (they were
@@ -46,6 +47,8 @@ def upgrade() -> None:
         table.add_column(sa.Column("name_key", sa.String(255), nullable=True))
         table.add_column(sa.Column("reason", sa.Text(), nullable=True))
     op.create_index(op.f("ix_blocked_accounts_name_key"), "blocked_accounts", ["name_key"])
+    # A partner added later is linked to the deals that already name it in one statement.
+    op.create_index(op.f("ix_opportunities_partner_ref"), "opportunities", ["partner_ref"])
     with op.batch_alter_table("registrations") as table:
         table.add_column(sa.Column("customer_key", sa.String(260), nullable=True))
         table.add_column(sa.Column("note", sa.Text(), nullable=True))
@@ -124,6 +127,7 @@ def downgrade() -> None:
     with op.batch_alter_table("registrations") as table:
         table.drop_column("note")
         table.drop_column("customer_key")
+    op.drop_index(op.f("ix_opportunities_partner_ref"), table_name="opportunities")
     op.drop_index(op.f("ix_blocked_accounts_name_key"), table_name="blocked_accounts")
     with op.batch_alter_table("blocked_accounts") as table:
         table.drop_column("reason")
