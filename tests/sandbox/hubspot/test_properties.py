@@ -27,7 +27,8 @@ def test_definitions_describe_the_deal_properties(hs: HubSpot) -> None:
         "partner_company_id": "string", "practice": "enumeration",
         "co_sell_direction": "enumeration", "paid_amount": "number", "paid_date": "date",
         "cost": "number", "registration_status": "enumeration", "protected_until": "date",
-        "registered_partner": "string", "commission_accrued": "number",
+        "registered_partner": "string", "registration_reason": "string",
+        "conflicting_partner": "string", "commission_accrued": "number",
         "payout_status": "enumeration", "payout_reference": "string",
         "payout_paid_date": "date", "partnersync_key": "string",
     }  # fmt: skip
