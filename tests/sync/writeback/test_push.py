@@ -390,6 +390,7 @@ def test_the_push_writes_only_mapped_fields(
     everything = {
         "registration.id": "REG-1", "registration.status": "won", "registration.reason": "x",
         "registration.protected_until": date(2027, 3, 1), "registration.partner_id": "P1",
+        "registration.conflict_partner_id": "P2",
         "commission.accrued": Decimal("10.00"), "commission.currency": "USD",
         "payout.status": "paid", "payout.amount": Decimal("10.00"),
         "payout.reference": "PAY-1", "payout.paid_at": date(2027, 3, 2),
