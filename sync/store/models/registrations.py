@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -20,6 +20,12 @@ if TYPE_CHECKING:
 __all__ = ["Registration", "RegistrationToken"]
 
 _APPROVED = text("status = 'approved'")
+
+
+def _customer_key(context: Any) -> str:
+    """The domain key, else ``name:`` + the name key (when an insert does not give it)."""
+    values = context.get_current_parameters()
+    return values.get("customer_domain_key") or f"name:{values.get('customer_name_key')}"
 
 
 class Registration(Base):
@@ -66,7 +72,7 @@ class Registration(Base):
     customer_domain: Mapped[str | None] = mapped_column(String(255))
     customer_name_key: Mapped[str] = mapped_column(String(255))
     customer_domain_key: Mapped[str | None] = mapped_column(String(255))
-    customer_key: Mapped[str] = mapped_column(String(260))
+    customer_key: Mapped[str] = mapped_column(String(260), default=_customer_key)
     amount: Mapped[Decimal | None] = mapped_column(MONEY)
     currency: Mapped[str | None] = mapped_column(CurrencyCode)
     practice: Mapped[str | None] = mapped_column(String(100))

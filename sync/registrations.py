@@ -1,0 +1,409 @@
+"""The registration service: submit, decide, expire, list and explain registrations.
+
+The rules (``rules.registration``) decide; this module looks up the facts with indexed
+queries (``sync.registration_facts``) and writes what was decided: the registration's
+state, one audit row per change and the linked deal's CRM fields (outbox), all in one
+transaction. Decisions on a customer are serialised (PostgreSQL advisory locks on its
+keys; SQLite's single writer), and the database itself refuses a second approved
+registration per customer key, so two people acting at the same moment leave exactly
+one holder.
+
+A registration is linked to the partner's mirrored deal on the same customer when there
+is one (at submission, or later by the mirror: ``sync.deal_links``); the deal's CRM
+fields then show the registration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import exists, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from rules.matching import domain_key, name_key
+from rules.registration import (
+    LIVE,
+    Decision,
+    RegistrationError,
+    Situation,
+    Submission,
+    approve,
+    close,
+    decide_submission,
+    expire,
+    extend,
+    reject,
+    withdraw,
+)
+from rules.registration import IllegalTransition as _Illegal
+from sync.program import (
+    Conflict,
+    NotFound,
+    ProgramError,
+    checked_amount,
+    checked_currency,
+    checked_date,
+    checked_id,
+    checked_text,
+    policy,
+)
+from sync.registration_facts import (
+    apply_change,
+    blocks,
+    claim,
+    claims_on,
+    customer_key,
+    direct_deals,
+    fuzzy_matches,
+    lock_customers,
+    view,
+    write_tokens,
+)
+from sync.settings import ProgramSettings
+from sync.store import (
+    AuditEntity,
+    AuditEntry,
+    Opportunity,
+    Partner,
+    Registration,
+    RegistrationSource,
+    RegistrationStatus,
+    transaction,
+)
+
+__all__ = ["RegistrationService"]
+
+_LIVE = tuple(LIVE)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class RegistrationService:
+    """Registrations on the store of ``factory`` under the ``[program]`` settings;
+    ``clock`` gives the instant of each action (its UTC date is "today" for the rules)."""
+
+    factory: sessionmaker[Session]
+    program: ProgramSettings
+    clock: Callable[[], datetime] = field(default=_now)
+
+    # --- submitting ----------------------------------------------------------------------
+
+    def submit(
+        self,
+        *,
+        partner_id: str,
+        customer_name: str,
+        customer_domain: str | None = None,
+        amount: str | Decimal | int | None = None,
+        currency: str | None = None,
+        practice: str | None = None,
+        close_date: str | date | None = None,
+        source: RegistrationSource = RegistrationSource.CLI,
+        actor: str,
+    ) -> dict[str, Any]:
+        """Register a customer for a partner; the view says the outcome and its reason."""
+        partner_id = checked_id(partner_id, "partner_id")
+        name = checked_text(customer_name, "customer_name")
+        domain = checked_text(customer_domain, "customer_domain", required=False)
+        money = checked_amount(amount)
+        code = checked_currency(currency)
+        if money is not None and code is None:
+            raise ProgramError("currency: required with an amount", field="currency")
+        the_practice = checked_text(practice, "practice", max_length=100, required=False)
+        closes = checked_date(close_date, "close_date")
+        keys = (name_key(name), domain_key(domain))
+        if keys[0] is None:
+            raise ProgramError(
+                f"customer_name: {name!r} leaves no name to match customers on",
+                field="customer_name",
+            )
+        now = self.clock()
+        with transaction(self.factory) as session:
+            lock_customers(session, [keys[1], f"name:{keys[0]}"])
+            partner = session.get(Partner, partner_id)
+            if partner is None:
+                raise NotFound(f"no partner {partner_id!r}", field="partner_id")
+            registration = Registration(
+                partner_id=partner_id, customer_name=name, customer_domain=domain,
+                customer_name_key=keys[0], customer_domain_key=keys[1],
+                customer_key=customer_key(*keys), amount=money, currency=code,
+                practice=the_practice, close_date=closes, source=source,
+                status=RegistrationStatus.PENDING, extensions_used=0, submitted_at=now,
+            )  # fmt: skip
+            decision = self._decide(session, partner, registration, now.date())
+            session.add(registration)
+            session.flush()
+            write_tokens(session, [registration])
+            registration.opportunity_id = self._deal_for(session, registration)
+            self._write_submission(session, registration, decision, actor, now)
+            return view(registration)
+
+    def _decide(
+        self, session: Session, partner: Partner, registration: Registration, today: date
+    ) -> Decision:
+        names, domains = registration.customer_name_key, registration.customer_domain_key
+        situation = Situation(
+            blocks=blocks(session, names, domains),
+            claims=tuple(c for _, c in claims_on(session, names, domains)),
+            direct_deals=direct_deals(session, names, domains),
+            fuzzy=fuzzy_matches(session, names, self.program.fuzzy_threshold),
+        )
+        submission = Submission(
+            partner_id=partner.id, tier=partner.tier, name_key=names, domain_key=domains,
+            partner_active=partner.active, amount=registration.amount,
+            currency=registration.currency, practice=registration.practice,
+        )  # fmt: skip
+        try:
+            return decide_submission(submission, situation, policy(self.program), today)
+        except RegistrationError as exc:
+            raise ProgramError(str(exc)) from None
+
+    def _write_submission(
+        self, session: Session, registration: Registration, decision: Decision, actor: str,
+        now: datetime,
+    ) -> None:  # fmt: skip
+        change = decision.main
+        apply_change(session, registration, change, actor=actor, now=now,
+                     decided=change.status is not RegistrationStatus.PENDING,
+                     matched=decision.matched)  # fmt: skip
+
+    def _deal_for(self, session: Session, registration: Registration) -> int | None:
+        """The partner's mirrored deal on this customer that no live registration holds
+        yet (open ones first, newest first)."""
+        keyed = [Opportunity.customer_name_key == registration.customer_name_key]
+        if registration.customer_domain_key:
+            keyed = [Opportunity.customer_domain_key == registration.customer_domain_key]
+        taken = exists().where(
+            Registration.opportunity_id == Opportunity.id,
+            Registration.status.in_(_LIVE),
+            Registration.id != registration.id,
+        )
+        return session.scalar(
+            select(Opportunity.id)
+            .where(
+                Opportunity.partner_id == registration.partner_id,
+                or_(*keyed),
+                Opportunity.deleted.is_(False),
+                ~taken,
+            )
+            .order_by(Opportunity.is_closed, Opportunity.id.desc())
+            .limit(1)
+        )
+
+    # --- decisions ----------------------------------------------------------------------
+
+    def _load(self, session: Session, registration_id: int) -> Registration:
+        registration = session.get(Registration, registration_id)
+        if registration is None:
+            raise NotFound(f"no registration {registration_id}", field="id")
+        return registration
+
+    def _act(
+        self,
+        registration_id: int,
+        act: Callable[[Session, Registration], Decision | None],
+        *,
+        actor: str,
+        note: str | None = None,
+    ) -> dict[str, Any]:
+        now = self.clock()
+        with transaction(self.factory) as session:
+            first = self._load(session, registration_id)
+            lock_customers(session, [first.customer_domain_key, f"name:{first.customer_name_key}"])
+            session.refresh(first)  # the state after the lock, not before it
+            try:
+                decision = act(session, first)
+            except _Illegal as exc:
+                raise Conflict(str(exc), code="illegal_transition") from None
+            except RegistrationError as exc:
+                raise Conflict(str(exc)) from None
+            if decision is not None:
+                # Rivals first: the database allows one approved registration per customer.
+                for change in (*decision.changes[1:], decision.changes[0]):
+                    target = self._load(session, change.claim_id)
+                    apply_change(session, target, change, actor=actor, now=now,
+                                 note=note if target.id == first.id else None)  # fmt: skip
+            return view(first)
+
+    def _tiered(self, session: Session, registration: Registration) -> Any:
+        tier = session.scalar(select(Partner.tier).where(Partner.id == registration.partner_id))
+        return claim(registration, tier or "")
+
+    def approve(
+        self, registration_id: int, *, actor: str, note: str | None = None
+    ) -> dict[str, Any]:
+        """Approve: first approved wins; the other live claims on the customer turn
+        ``conflict``; refused (naming the holder) while another partner holds it."""
+        note = checked_text(note, "reason", max_length=2000, required=False)
+
+        def act(session: Session, registration: Registration) -> Decision:
+            rivals = [c for r, c in claims_on(
+                session, registration.customer_name_key, registration.customer_domain_key
+            ) if r.id != registration.id]  # fmt: skip
+            today = self.clock().date()
+            return approve(self._tiered(session, registration), rivals, policy(self.program), today)
+
+        return self._act(registration_id, act, actor=actor, note=note)
+
+    def reject(
+        self, registration_id: int, *, actor: str, note: str | None = None
+    ) -> dict[str, Any]:
+        """Reject (``note`` says why); the customer is free."""
+        note = checked_text(note, "reason", max_length=2000, required=False)
+        return self._act(
+            registration_id, lambda s, r: reject(claim(r), note or ""), actor=actor, note=note
+        )
+
+    def withdraw(
+        self, registration_id: int, *, actor: str, note: str | None = None
+    ) -> dict[str, Any]:
+        """The partner withdraws its registration; the customer is free."""
+        note = checked_text(note, "reason", max_length=2000, required=False)
+        return self._act(
+            registration_id, lambda s, r: withdraw(claim(r), note or ""), actor=actor, note=note
+        )
+
+    def extend(
+        self, registration_id: int, *, actor: str, days: int | None = None, note: str | None = None
+    ) -> dict[str, Any]:
+        """Extend an approved registration's protection (bounded by the program)."""
+        note = checked_text(note, "reason", max_length=2000, required=False)
+        return self._act(
+            registration_id,
+            lambda s, r: extend(claim(r), policy(self.program), self.clock().date(), days),
+            actor=actor,
+            note=note,
+        )
+
+    def expire_due(
+        self, *, as_of: date | None = None, dry_run: bool = False, actor: str = "expire-due"
+    ) -> list[dict[str, Any]]:
+        """Approved registrations whose last protected day is before ``as_of`` (default:
+        today) end ``expired``, or ``won`` / ``lost`` when their linked deal closed first.
+        With ``dry_run`` nothing is written; the list says what would change."""
+        today = as_of or self.clock().date()
+        now = self.clock()
+        out = []
+        with transaction(self.factory) as session:
+            due = session.scalars(
+                select(Registration)
+                .where(
+                    Registration.status == RegistrationStatus.APPROVED,
+                    Registration.protected_until < today,
+                )
+                .order_by(Registration.protected_until, Registration.id)
+                .with_for_update()
+            ).all()
+            closed = self._closed_deals(session, due)
+            for registration in due:
+                state = closed.get(registration.opportunity_id or 0)
+                decision = (
+                    close(claim(registration), won=state) if state is not None
+                    else expire(claim(registration), today)
+                )  # fmt: skip
+                if decision is None:
+                    continue
+                reason = decision.main.reason.value if decision.main.reason else None
+                row = {**view(registration), "becomes": decision.main.status.value,
+                       "reason": reason}  # fmt: skip
+                if not dry_run:
+                    apply_change(session, registration, decision.main, actor=actor, now=now)
+                out.append(row)
+            if dry_run:
+                session.rollback()
+        return out
+
+    @staticmethod
+    def _closed_deals(session: Session, due: Sequence[Registration]) -> dict[int, bool]:
+        """Opportunity id -> won, for the linked deals of ``due`` that are closed."""
+        ids = [r.opportunity_id for r in due if r.opportunity_id]
+        if not ids:
+            return {}
+        rows = session.execute(
+            select(Opportunity.id, Opportunity.is_won).where(
+                Opportunity.id.in_(ids), Opportunity.is_closed.is_(True)
+            )
+        )
+        return dict(rows.tuples().all())
+
+    # --- reading ------------------------------------------------------------------------
+
+    def list(
+        self,
+        *,
+        partner_id: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        after_id: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Registrations, oldest first from ``after_id`` (a cursor), filtered."""
+        query = select(Registration).where(Registration.id > after_id)
+        if partner_id is not None:
+            query = query.where(Registration.partner_id == partner_id)
+        if status is not None:
+            try:
+                query = query.where(Registration.status == RegistrationStatus(status))
+            except ValueError:
+                allowed = ", ".join(s.value for s in RegistrationStatus)
+                raise ProgramError(
+                    f"status: one of {allowed} (got {status!r})", field="status"
+                ) from None
+        with self.factory() as session:
+            rows = session.scalars(query.order_by(Registration.id).limit(limit))
+            return [view(r) for r in rows]
+
+    def get(self, registration_id: int) -> dict[str, Any]:
+        with self.factory() as session:
+            return view(self._load(session, registration_id))
+
+    def show(self, registration_id: int) -> dict[str, Any]:
+        """The registration explained: its customer keys, what matched when it was
+        submitted, the live claims on its customer now, the linked deal, the audit trail."""
+        with self.factory() as session:
+            registration = self._load(session, registration_id)
+            trail = session.scalars(
+                select(AuditEntry)
+                .where(
+                    AuditEntry.entity_kind == AuditEntity.REGISTRATION,
+                    AuditEntry.entity_id == str(registration.id),
+                )
+                .order_by(AuditEntry.id)
+            ).all()
+            matched: list[str] = []
+            for entry in trail:
+                matched.extend((entry.after or {}).get("matched") or [])
+            others = [
+                view(r) for r, _ in claims_on(
+                    session, registration.customer_name_key, registration.customer_domain_key
+                ) if r.id != registration.id
+            ]  # fmt: skip
+            deal = (
+                session.get(Opportunity, registration.opportunity_id)
+                if registration.opportunity_id else None
+            )  # fmt: skip
+            return {
+                **view(registration),
+                "customer_name_key": registration.customer_name_key,
+                "customer_domain_key": registration.customer_domain_key,
+                "matched": matched,
+                "live_on_customer": [
+                    {k: o[k] for k in ("id", "partner_id", "status", "protected_until")}
+                    for o in others
+                ],
+                "deal": None if deal is None else {
+                    "crm": deal.crm.value, "crm_id": deal.crm_id, "name": deal.name,
+                    "stage": deal.stage, "is_closed": deal.is_closed, "is_won": deal.is_won,
+                },
+                "audit": [
+                    {"at": e.at, "actor": e.actor, "action": e.action, "before": e.before,
+                     "after": e.after, "reason": e.reason}
+                    for e in trail
+                ],
+            }  # fmt: skip
