@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.crm import CrmLink, links
+from sync.deal_links import RegistrationLinks
 from sync.mapping import MappingError
 from sync.mapping.check import check_mapping
 from sync.mirror.drift import DriftCorrection
@@ -59,9 +60,9 @@ class CycleReport:
 
 
 def mirror_handlers(settings: Settings, link: CrmLink) -> list[MirrorHandler]:
-    """The handlers every pull runs, in order: drift correction (registration links and
-    accruals join here)."""
-    return [DriftCorrection(link.connector.user_names)]
+    """The handlers every pull runs, in order: drift correction, then the registrations of
+    the page's deals (links, registrations from the CRM, won / lost); accruals join here."""
+    return [DriftCorrection(link.connector.user_names), RegistrationLinks(settings.program)]
 
 
 def check_link(link: CrmLink) -> None:

@@ -48,6 +48,7 @@ __all__ = [
     "direct_deals",
     "fuzzy_matches",
     "lock_customers",
+    "registration_fields",
     "stage_registration",
     "write_tokens",
 ]
@@ -86,10 +87,14 @@ def lock_customers(session: Session, keys: Iterable[str | None]) -> None:
     """
     if session.get_bind().dialect.name != "postgresql":
         return
-    for key in sorted({k for k in keys if k}):
+    wanted = sorted({f"partnersync:customer:{k}" for k in keys if k})
+    if wanted:  # one round trip, whatever the number of keys
         session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": f"partnersync:customer:{key}"},
+            text(
+                "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
+                "FROM unnest(CAST(:keys AS text[])) AS k"  # in the array's (sorted) order
+            ),
+            {"keys": wanted},
         )
 
 
@@ -207,37 +212,39 @@ def write_tokens(session: Session, registrations: Sequence[Registration]) -> Non
         session.execute(RegistrationToken.__table__.insert(), rows)  # type: ignore[attr-defined]
 
 
-def stage_registration(
-    session: Session,
-    registration: Registration,
-    holders: Mapping[int, str] | None = None,
-) -> None:
-    """Stage what the linked deal's CRM fields must show (nothing when not linked):
-    status, reason, protected-until, partner, and for a conflict the holder's partner."""
+def registration_fields(
+    registration: Registration, holders: Mapping[int, str] | None = None
+) -> dict[str, Any]:
+    """The CRM fields a linked deal shows of its registration; for a conflict, the partner
+    of the registration it collides with (from ``holders``, by id, when given)."""
+    holder = None
+    if registration.status is RegistrationStatus.CONFLICT and registration.conflict_with:
+        holder = (holders or {}).get(registration.conflict_with)
+    return {
+        "registration.id": str(registration.id),
+        "registration.status": registration.status,
+        "registration.reason": registration.reason,
+        "registration.protected_until": registration.protected_until,
+        "registration.partner_id": registration.partner_id,
+        "registration.conflict_partner_id": holder,
+    }
+
+
+def stage_registration(session: Session, registration: Registration) -> None:
+    """Stage what the linked deal's CRM fields must show (nothing when not linked)."""
     if registration.opportunity_id is None:
         return
     opportunity = session.get(Opportunity, registration.opportunity_id)
     if opportunity is None or opportunity.deleted:
         return
-    holder = None
+    holders: dict[int, str] = {}
     if registration.status is RegistrationStatus.CONFLICT and registration.conflict_with:
-        holder = (holders or {}).get(registration.conflict_with)
-        if holder is None:
-            holder = session.scalar(
-                select(Registration.partner_id).where(Registration.id == registration.conflict_with)
-            )
-    stage(
-        session,
-        opportunity,
-        {
-            "registration.id": str(registration.id),
-            "registration.status": registration.status,
-            "registration.reason": registration.reason,
-            "registration.protected_until": registration.protected_until,
-            "registration.partner_id": registration.partner_id,
-            "registration.conflict_partner_id": holder,
-        },
-    )
+        holder = session.scalar(
+            select(Registration.partner_id).where(Registration.id == registration.conflict_with)
+        )
+        if holder is not None:
+            holders[registration.conflict_with] = holder
+    stage(session, opportunity, registration_fields(registration, holders))
 
 
 def apply_change(

@@ -6,13 +6,37 @@
 - :mod:`~sync.cli.cycle`: ``sync``, ``push``;
 - :mod:`~sync.cli.mappings`: ``mappings check|preview``;
 - :mod:`~sync.cli.audit`: ``audit``;
-- :mod:`~sync.cli.program`: the partner program's groups (partners, registrations, ...);
+- :mod:`~sync.cli.partners`: ``partners``, ``accounts``;
+- :mod:`~sync.cli.registrations`: ``registrations``;
+- :mod:`~sync.cli.program`: the program's groups still to come (agreements, payouts, ...);
 - :mod:`~sync.cli.daemon`: ``run``, ``api``, ``scheduler``, ``status``.
 """
 
 from __future__ import annotations
 
-from sync.cli import audit, cycle, daemon, local, mappings, program, store
+from sync.cli import (
+    audit,
+    cycle,
+    daemon,
+    local,
+    mappings,
+    partners,
+    program,
+    registrations,
+    store,
+)
 from sync.cli.app import app, main
 
-__all__ = ["app", "audit", "cycle", "daemon", "local", "main", "mappings", "program", "store"]
+__all__ = [
+    "app",
+    "audit",
+    "cycle",
+    "daemon",
+    "local",
+    "main",
+    "mappings",
+    "partners",
+    "program",
+    "registrations",
+    "store",
+]

@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     import sync.cli  # noqa: F401 - registers the command groups
     from connectors.errors import ConfigurationError, CrmError, QuotaExhausted
     from sync.files import FileError
+    from sync.program import ProgramError
     from sync.store import StoreError
 
     try:
@@ -83,6 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     except FileError as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)
+        sys.exit(2)
+    except ProgramError as exc:
+        typer.echo(f"partnersync: {exc}", err=True)
         sys.exit(2)
     except ConfigurationError as exc:
         typer.echo(f"partnersync: CRM configuration error: {exc}", err=True)

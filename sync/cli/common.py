@@ -15,8 +15,10 @@ from sync.settings import ConfigError, Settings, load_settings
 __all__ = [
     "CrmOption",
     "FormatOption",
+    "actor",
     "check_format",
     "echo_json",
+    "echo_result",
     "echo_sections",
     "load",
     "not_built",
@@ -82,6 +84,28 @@ def echo_sections(
             if rows:
                 title = (titles or {}).get(name, name)
                 typer.echo(render(rows, fmt, title=title, optional=(optional or {}).get(name, ())))
+
+
+def actor() -> str:
+    """Who acts from this command line: ``cli:<the operating-system user>``."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name in this environment (a container)
+        return "cli"
+
+
+def echo_result(row: Mapping[str, Any], fmt: str) -> None:
+    """One created or changed thing: a two-column table (field, value), a JSON object, or
+    a one-row CSV table."""
+    from sync.cli.output import render
+
+    if fmt == "table":
+        pairs = [{"field": k, "value": v} for k, v in row.items()]
+        typer.echo(render(pairs, fmt))
+    else:
+        typer.echo(render([dict(row)], fmt))
 
 
 def not_built(command: str, capability: str) -> NoReturn:
