@@ -33,10 +33,7 @@ def run_cli(
 @pytest.mark.parametrize(
     "args",
     [
-        pytest.param(
-            ["registrations", "submit", "--partner", "ACME", "--customer", "X"],
-            id="registrations-submit",
-        ),
+        pytest.param(["agreements", "import", "acme.toml"], id="agreements-import"),
         pytest.param(["payouts", "pay", "1", "2", "--reference", "R"], id="payouts-pay"),
         pytest.param(["report", "ytd-summary", "--year", "2026"], id="report"),
         pytest.param(["run"], id="run"),
