@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from sandbox.knobs import Faults, FaultSpec, RateLimitSpec, RollingWindow
+from sandbox.person import PersonInTheCrm
 
 if TYPE_CHECKING:
     from sandbox.hubspot.portal import HubSpotPortal
@@ -208,8 +209,9 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Sandbox:
-    """One in-memory Salesforce org plus one HubSpot portal, and the knobs around them."""
+class Sandbox(PersonInTheCrm):
+    """One in-memory Salesforce org plus one HubSpot portal, and the knobs around them;
+    :class:`~sandbox.person.PersonInTheCrm` gives what people do in the CRMs' screens."""
 
     def __init__(
         self,
@@ -259,52 +261,3 @@ class Sandbox:
     def journal_events(self, api: Api | None = None) -> list[WriteEvent]:
         """A copy of the write journal (of one API, or of both), oldest first."""
         return self.journal.events(api)
-
-    # --- a person in the CRM ------------------------------------------------------------
-    # What people do in the CRMs' own screens, without the HTTP APIs: for demos and tests.
-    # Field names are the CRM's (``Amount``, ``amount``), values plain Python.
-
-    def record_ids(self, api: Api, object_name: str) -> list[str]:
-        """Ids of the live records of ``object_name`` (``Opportunity``, ``deals``), oldest
-        first."""
-        if api == "salesforce":
-            return [r["Id"] for r in self.salesforce.records(object_name)]
-        table = self.hubspot.table(object_name)
-        with self.lock:
-            rows = table.page(0, table.count() + 1, archived=False)[0]
-        return [str(row.id) for row in rows]
-
-    def value(self, api: Api, object_name: str, record_id: str, field: str) -> Any:
-        """One field of a record as the CRM holds it now (``None`` when unset)."""
-        if api == "salesforce":
-            return (self.salesforce.get(object_name, record_id) or {}).get(field)
-        record = self.hubspot.get(object_name, record_id) or {}
-        return (record.get("properties") or {}).get(field)
-
-    def edit(
-        self,
-        api: Api,
-        object_name: str,
-        record_id: str,
-        values: dict[str, Any],
-        *,
-        user: int = 1,
-    ) -> None:
-        """Change a record as sales rep number ``user`` would in the CRM's screens: the
-        record's last editor becomes that user (Salesforce ``LastModifiedById``, HubSpot
-        ``hs_updated_by_user_id``)."""
-        from sandbox.users import salesforce_user
-
-        if api == "salesforce":
-            editor = {"LastModifiedById": salesforce_user(user).id}
-            self.salesforce.update(object_name, record_id, {**values, **editor})
-        else:
-            text = {k: None if v is None else str(v) for k, v in values.items()}
-            self.hubspot.update(object_name, record_id, text, by_user=user)
-
-    def delete(self, api: Api, object_name: str, record_id: str) -> None:
-        """Delete a record (Salesforce: to the recycle bin; HubSpot: archive it)."""
-        if api == "salesforce":
-            self.salesforce.delete(object_name, record_id)
-        else:
-            self.hubspot.archive(object_name, record_id)

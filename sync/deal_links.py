@@ -5,10 +5,11 @@ transaction (``sync.mirror.handlers``); adding a partner calls :func:`link_deals
 deals just linked to it. For each deal:
 
 - a deal that closes moves its live registration to ``won`` / ``lost``;
-- a deal that names a partner (``partner_id``, resolved from ``partner_ref``) and has no
-  live registration is linked to that partner's live, unlinked registration on the same
-  customer, or, with ``[program] register_from_crm``, gets one (``source = crm``) through
-  the same rules as any submission (so it may be rejected or held as a conflict too).
+- a deal that names a partner (``partner_id``, resolved from ``partner_ref``) and was
+  never linked to a registration is linked to that partner's live, unlinked registration
+  on the same customer, or, with ``[program] register_from_crm``, gets one (``source =
+  crm``) through the same rules as any submission (so it may be rejected or held as a
+  conflict too). A deal keeps its registration once linked, also after it ended.
 
 Every change writes its audit row and stages the deal's CRM fields. A page is handled in
 a handful of statements whatever its size: the facts of all its deals are looked up
@@ -309,14 +310,16 @@ class _Run:
         return tuple(out)
 
     def handle(self, deal: Deal) -> None:
+        """A deal keeps the registration it was linked to, live or over (an expired one is
+        not renewed by a later edit of the deal); one never linked gets one."""
         registration = self.by_deal.get(deal.id)
-        if registration is None or registration.status not in LIVE:
+        if registration is None:
             if deal.partner_id is None:
                 return
             registration = self._own_claim(deal) or self._register(deal)
             if registration is None:
                 return
-        if deal.is_closed:
+        if deal.is_closed and registration.status in LIVE:
             self._close(deal, registration)
 
     def _own_claim(self, deal: Deal) -> Registration | None:

@@ -292,7 +292,9 @@ def show_partner(factory: sessionmaker[Session], partner_id: str) -> dict[str, A
                 select(Registration.status, func.count())
                 .where(Registration.partner_id == partner.id)
                 .group_by(Registration.status)
-            ).tuples()
+            )
+            .tuples()
+            .all()
         )
         live = sum(n for status, n in by_status.items() if status in LIVE)
         return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -226,3 +227,59 @@ def test_demo_into_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
     assert result.stdout.count("\n") == 1
     assert "Traceback" not in result.stderr
     assert "Error" not in result.stderr
+
+
+def test_partners_accounts_and_registrations_from_the_command_line(tmp_path: Path) -> None:
+    """The program's commands: results on stdout (JSON objects with --format json), refusals
+    as one line with exit 2, nothing written by a refused one."""
+    (tmp_path / "settings.toml").write_text(f'[store]\nurl = "sqlite:///{tmp_path / "ps.db"}"\n')
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(*args, cwd=tmp_path)
+
+    assert cli("partners", "add", "ACME", "--name", "Acme", "--tier", "gold").returncode == 0
+    assert (
+        cli("partners", "add", "INITECH", "--name", "Initech", "--tier", "silver").returncode == 0
+    )
+    refused = cli("partners", "add", "X Y", "--name", "x", "--tier", "gold")
+    assert (refused.returncode, refused.stderr.count("\n")) == (2, 1)
+    assert "a partner id is 1 to 32 letters" in refused.stderr
+    tier = cli("partners", "add", "HOOLI", "--name", "Hooli", "--tier", "platinum")
+    assert tier.returncode == 2
+    assert "known tiers: registered, silver, gold" in tier.stderr
+    blocked = cli("accounts", "block", "--domain", "www.hooli.com", "--kind", "house")
+    assert blocked.returncode == 0, blocked.stderr
+
+    def submit(partner: str, customer: str, domain: str) -> dict[str, object]:
+        made = cli("registrations", "submit", "--partner", partner, "--customer", customer,
+                   "--domain", domain, "--amount", "5000", "--format", "json")  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        return dict(json.loads(made.stdout))
+
+    first = submit("ACME", "Globex, Inc.", "globex.com")
+    second = submit("INITECH", "GLOBEX Incorporated", "jane@globex.com")
+    house = submit("INITECH", "Hooli", "hooli.com")
+    assert {k: first[k] for k in ("partner_id", "status", "reason")} == {
+        "partner_id": "ACME", "status": "pending", "reason": None}  # fmt: skip
+    assert (house["status"], house["reason"]) == ("rejected", "house_account")
+    approved = cli("registrations", "approve", str(first["id"]), "--format", "json")
+    assert json.loads(approved.stdout)["status"] == "approved"
+    held = cli("registrations", "approve", str(second["id"]))
+    assert held.returncode == 2
+    assert f"held by partner ACME (registration {first['id']}" in held.stderr
+    listed = cli("registrations", "list", "--status", "conflict", "--format", "json")
+    assert [r["id"] for r in json.loads(listed.stdout)] == [second["id"]]
+    shown = cli("registrations", "show", str(second["id"]), "--format", "json")
+    explained = json.loads(shown.stdout)
+    assert explained["customer_domain_key"] == "globex.com"
+    assert [a["action"] for a in explained["audit"]] == ["submit", "conflict"]
+    unknown = cli("registrations", "approve", "999")
+    assert (unknown.returncode, unknown.stderr.strip()) == (2, "partnersync: no registration 999")
+    hostile = cli("registrations", "submit", "--partner", "ACME", "--customer", "Evil\x01Corp",
+                  "--amount", "1")  # fmt: skip
+    assert hostile.returncode == 2
+    assert "control characters" in hostile.stderr
+    dry = cli(
+        "registrations", "expire-due", "--as-of", "2099-01-01", "--dry-run", "--format", "json"
+    )
+    assert [r["becomes"] for r in json.loads(dry.stdout)] == ["expired"]
