@@ -8,6 +8,7 @@
 - :mod:`~sync.cli.audit`: ``audit``;
 - :mod:`~sync.cli.partners`: ``partners``, ``accounts``;
 - :mod:`~sync.cli.registrations`: ``registrations``;
+- :mod:`~sync.cli.deals`: ``deals list|show``, the deal inspector;
 - :mod:`~sync.cli.program`: the program's groups still to come (agreements, payouts, ...);
 - :mod:`~sync.cli.daemon`: ``run``, ``api``, ``scheduler``, ``status``.
 """
@@ -18,6 +19,7 @@ from sync.cli import (
     audit,
     cycle,
     daemon,
+    deals,
     local,
     mappings,
     partners,
@@ -32,6 +34,7 @@ __all__ = [
     "audit",
     "cycle",
     "daemon",
+    "deals",
     "local",
     "main",
     "mappings",

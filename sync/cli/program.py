@@ -1,5 +1,5 @@
-"""The partner program's command groups still to come: the deal inspector, agreements,
-commissions, payouts, reports, API keys (partners, accounts and registrations are built).
+"""The partner program's command groups still to come: agreements, commissions, payouts,
+reports, API keys (partners, accounts, registrations and the deal inspector are built).
 
 Until a capability is built its commands exist (so scripts and ``--help`` show the whole
 product) and say plainly that it is not built yet, exit status 2.
@@ -36,7 +36,6 @@ def _group(name: str, help_text: str, capability: str, commands: list[str]) -> N
     app.add_typer(group, name=name)
 
 
-_group("deals", "The deal inspector.", "the deal inspector", ["list", "show"])
 _group("agreements", "Partner agreements.", "agreements", ["import", "show", "amend"])
 _group("commissions", "The commission ledger.", "commissions", ["replay", "explain"])
 _group(

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sandbox import Sandbox, SandboxServer
 from sync.crm import CrmLink
 from sync.cycle import Cycle
+from sync.deals import list_deals, show_deal
 from sync.mapping import CompiledMapping
 from sync.partners import PartnerInput, add_partner
 from sync.registrations import RegistrationService
@@ -101,6 +102,15 @@ def test_two_partners_one_customer_conflict_then_expiry_reach_the_crm(
         == "ACME"
     )
     assert crm_shows(sandbox, crm, mapping, deals["BLUEFIN"], "registration.reason") == "conflict"
+    # The deal inspector answers "why does this deal show Conflict?" without SQL.
+    inspected = show_deal(store, deals["BLUEFIN"])
+    assert inspected["registration"]["status"] == "conflict"
+    assert inspected["registration"]["conflict_with"] == first["id"]
+    assert [r["partner_id"] for r in inspected["live_on_customer"]] == ["ACME"]
+    assert inspected["outbox"]["status"] == "done"
+    assert inspected["customer_domain_key"] == "globex-industries.com"
+    listed = list_deals(store, status="conflict", customer="Globex Industries")
+    assert [(d["crm_id"], d["partner_id"]) for d in listed] == [(deals["BLUEFIN"], "BLUEFIN")]
     protected = crm_shows(sandbox, crm, mapping, deals["ACME"], "registration.protected_until")
     assert str(protected)[:10] == str(approved["protected_until"])
 
