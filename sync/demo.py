@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import cast
@@ -29,17 +30,18 @@ from sandbox import PARTNERS, Api, Sandbox, SandboxServer, seed_sandbox
 from sync.crm import links
 from sync.cycle import Cycle
 from sync.mirror.pull import PullReport
+from sync.partners import PartnerInput, add_partner
+from sync.registrations import RegistrationService
 from sync.settings import Settings, redact_url
 from sync.store import (
     AuditEntry,
     Opportunity,
+    Registration,
     current_revision,
     ensure_schema,
     make_engine,
     session_factory,
-    transaction,
 )
-from sync.writeback.outbox import stage
 
 __all__ = ["run_demo"]
 
@@ -124,89 +126,129 @@ def _run(
             )
             local = _on_sandbox(settings, server.url)
             cycle = Cycle(local, factory, configured=links(local, "all"))
-            repriced = _story(cycle, box, echo)
-        _summary(cycle, repriced, echo)
+            repriced, expired = _story(cycle, box, echo)
+        _summary(cycle, repriced, expired, echo)
     finally:
         engine.dispose()
     echo(
-        "next: deal registration and commissions are not built yet in this version; "
-        "`partnersync sync` mirrors and pushes against your configured CRMs."
+        "next: commissions and payouts are not built yet in this version; `partnersync sync` "
+        "mirrors, registers and pushes against your configured CRMs, and `partnersync "
+        "registrations`, `partners` and `deals` do what this demo did by hand."
     )
 
 
-def _story(cycle: Cycle, box: Sandbox, echo: Callable[[str], None]) -> str | None:
-    """Steps 3 to 9; returns the CRM id of the opportunity re-priced in the CRM, if any."""
-    repriced = None
+def _partners(cycle: Cycle, box: Sandbox, echo: Callable[[str], None]) -> None:
+    """The sandbox's partner accounts become partnersync's partners, CRM ids and all."""
+    for partner in PARTNERS:
+        accounts: dict[str, str | None] = {"salesforce": None, "hubspot": None}
+        for link in cycle:
+            crm = cast(Api, link.connector.crm)
+            accounts[crm] = box.partner_account(crm, partner.name)
+        given = PartnerInput(partner.key, partner.name, partner.tier, accounts["salesforce"],
+                             accounts["hubspot"])  # fmt: skip
+        add_partner(cycle.factory, given, cycle.settings.program, actor="demo")
+    tiers = Counter(p.tier for p in PARTNERS)
+    echo(
+        f"3. {len(PARTNERS)} partners added from the CRMs' partner accounts "
+        f"({', '.join(f'{n} {t}' for t, n in sorted(tiers.items()))}), their CRM ids with them"
+    )
+
+
+def _registered(report: PullReport) -> str:
+    made = {k.removeprefix("registered_"): n for k, n in report.handled.items()
+            if k.startswith("registered_")}  # fmt: skip
+    if not made:
+        return ""
+    parts = ", ".join(f"{n:,} {state}" for state, n in sorted(made.items()))
+    closed = report.handled.get("closed", 0)
+    return f"; registered {sum(made.values()):,} partner deals ({parts}), {closed:,} of them closed"
+
+
+def _story(cycle: Cycle, box: Sandbox, echo: Callable[[str], None]) -> tuple[str | None, int]:
+    """Steps 3 to 12; returns the CRM id of the opportunity re-priced in the CRM (if any)
+    and the number of the registration that expired."""
+    _partners(cycle, box, echo)
     for link in cycle:
         report = cycle.pull(link, full=True)
-        echo(f"3. mirrored {link.connector.crm} {link.mapping.object}: {_line(report)}")
+        echo(f"4. mirrored {link.connector.crm} {link.mapping.object}: {_line(report)}"
+             f"{_registered(report)}")  # fmt: skip
 
     # The story's edits happen in the first configured CRM, through its mapping's names.
     told = cycle.links[0]
     crm, obj = cast(Api, told.connector.crm), told.mapping.object
+    repriced = None
     amount = told.mapping.inbound.get("amount")
     if amount is not None:
         repriced, deleted = box.record_ids(crm, obj)[:2]
         box.edit(crm, obj, repriced, {amount.crm_field: Decimal("4242.42")}, user=REP)
         box.delete(crm, obj, deleted)
-        echo(f"4. in the CRM ({crm}): one {obj} record re-priced to 4242.42, one deleted")
+        echo(f"5. in the CRM ({crm}): one {obj} record re-priced to 4242.42, one deleted")
     for link in cycle:
-        report = cycle.pull(link)
-        echo(f"5. incremental {link.connector.crm}: {_line(report)}")
+        echo(f"6. incremental {link.connector.crm}: {_line(cycle.pull(link))}")
 
-    with transaction(cycle.factory) as session:
-        partner_deals = session.scalars(
-            select(Opportunity).where(
-                Opportunity.partner_ref.is_not(None), Opportunity.deleted.is_(False)
-            )
-        ).all()
-        for deal in partner_deals:
-            close = deal.close_date or datetime.now(UTC).date()
-            stage(
-                session,
-                deal,
-                {
-                    "registration.status": "approved",
-                    "registration.protected_until": close + timedelta(days=90),
-                },
-            )
-        edited = next(((d.crm_id, d.name) for d in partner_deals if d.crm == crm), None)
+    # Two partners work the same new customer; each rep logs a deal naming the partner.
+    customer = box.add_customer(crm, "Globex Industries", "globex-industries.com")
+    deals = {
+        key: box.add_deal(crm, name=f"Globex Industries - {key.title()} pilot", customer=customer,
+                          partner=box.partner_account(crm, name), amount=Decimal("48000"))
+        for key, name in (("ACME", "Acme Cloud Partners"), ("BLUEFIN", "Bluefin Systems"))
+    }  # fmt: skip
+    cycle.pull(told)
+    regs = RegistrationService(cycle.factory, cycle.settings.program)
+    listed = {r["partner_id"]: r for r in regs.list(status="pending", limit=10_000)
+              if r["customer_name"] == "Globex Industries"}  # fmt: skip
+    approved = regs.approve(listed["ACME"]["id"], actor="demo:partner-manager")
+    rival = regs.get(listed["BLUEFIN"]["id"])
     echo(
-        f"6. staged a registration status and protection date for the "
-        f"{len(partner_deals):,} deals that name a partner (into the outbox, as the "
-        "registration service will)"
+        f"7. ACME and BLUEFIN each logged a deal on Globex Industries; both were registered "
+        f"from the CRM; a partner manager approved ACME's (protected until "
+        f"{approved['protected_until']}), and BLUEFIN's turned {rival['status']} "
+        f"({rival['reason']}, held by registration {rival['conflict_with']})"
     )
     for link in cycle:
         pushed = cycle.push(link)
         echo(
-            f"7. pushed to {link.connector.crm}: {pushed.sent:,} records in "
+            f"8. pushed to {link.connector.crm}: {pushed.sent:,} records in "
             f"{pushed.api_calls:,} API calls ({link.connector.write_batch_size} a call), "
             f"{pushed.done:,} done, {pushed.rejected:,} rejected"
         )
+    status = told.mapping.outbound_for("registration.status")
+    holder = told.mapping.outbound_for("registration.conflict_partner_id")
+    if status is not None:
+        shows = {k: box.value(crm, obj, d, status.crm_field) for k, d in deals.items()}
+        held = box.value(crm, obj, deals["BLUEFIN"], holder.crm_field) if holder else None
+        echo(f"9. the CRM shows ACME's deal {shows['ACME']}, BLUEFIN's {shows['BLUEFIN']}"
+             + (f" (held by {held})" if held else ""))  # fmt: skip
     for link in cycle:
         report = cycle.pull(link)
         again = cycle.push(link)
         echo(
-            f"8. next pull of {link.connector.crm} reads our own writes back "
+            f"10. next pull of {link.connector.crm} reads our own writes back "
             f"({report.read:,} records): {report.drifted} drifted, and the push after it "
             f"needs {again.api_calls} API calls"
         )
 
-    status = told.mapping.outbound_for("registration.status")
-    if status is None or edited is None:
-        return repriced
-    rejected = (status.values or {}).get("rejected", "rejected")
-    crm_id, name = edited
-    box.edit(crm, obj, crm_id, {status.crm_field: rejected}, user=REP)
-    report = cycle.pull(told)
-    restore = cycle.push(told)
-    shown = box.value(crm, obj, crm_id, status.crm_field)
+    if status is not None:
+        rejected = (status.values or {}).get("rejected", "rejected")
+        box.edit(crm, obj, deals["ACME"], {status.crm_field: rejected}, user=REP)
+        report = cycle.pull(told)
+        restore = cycle.push(told)
+        shown = box.value(crm, obj, deals["ACME"], status.crm_field)
+        echo(
+            f"11. {_editor(cycle)}, a sales rep, set ACME's Globex deal to {rejected} by hand: "
+            f"the pull saw {report.drifted} drifted record, the push restored it in "
+            f"{restore.api_calls} call (now {shown})"
+        )
+
+    day_after = approved["protected_until"] + timedelta(days=1)
+    ended = regs.expire_due(as_of=day_after, actor="demo:expire-due")
+    cycle.push(told)
+    now_shows = box.value(crm, obj, deals["ACME"], status.crm_field) if status else None
     echo(
-        f"9. {_editor(cycle)}, a sales rep, set {name!r} to {rejected} by hand: the pull saw "
-        f"{report.drifted} drifted record, the push restored it in {restore.api_calls} call "
-        f"(now {shown})"
+        f"12. expire-due as of {day_after}: {len(ended):,} protection(s) ended, ACME's on "
+        f"Globex Industries among them; after a push the CRM shows {now_shows}"
     )
-    return repriced
+    return repriced, approved["id"]
 
 
 def _editor(cycle: Cycle) -> str:
@@ -223,19 +265,22 @@ def _editor(cycle: Cycle) -> str:
     return f"user {after['modified_by']}" if after.get("modified_by") else "someone"
 
 
-def _summary(cycle: Cycle, repriced: str | None, echo: Callable[[str], None]) -> None:
+def _summary(cycle: Cycle, repriced: str | None, expired: int, echo: Callable[[str], None]) -> None:
     with cycle.factory() as session:
         total = session.scalar(select(func.count()).select_from(Opportunity))
         live = session.scalar(
             select(func.count()).select_from(Opportunity).where(Opportunity.deleted.is_(False))
         )
         amount = session.scalar(select(Opportunity.amount).where(Opportunity.crm_id == repriced))
+        registrations = session.scalar(select(func.count()).select_from(Registration))
         drift = session.scalars(
             select(AuditEntry)
             .where(AuditEntry.action == "crm_drift")
             .order_by(AuditEntry.id.desc())
         ).first()
-    line = f"10. the store mirrors {total:,} deals ({live:,} live)"
+    line = f"13. the store mirrors {total:,} deals ({live:,} live), {registrations:,} registrations"
     echo(line + (f"; the re-priced one reads {amount}" if amount is not None else ""))
     if drift is not None:
-        echo(f"11. audit: {drift.reason}")
+        echo(f"14. audit: {drift.reason}")
+    echo(f"    `partnersync registrations show {expired}` explains one registration, "
+         f"`partnersync deals show CRM_ID` one deal")  # fmt: skip

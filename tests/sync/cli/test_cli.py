@@ -102,6 +102,10 @@ def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
         result.stdout
     )
     assert not (tmp_path / "partnersync.db").exists()
+    assert "12 partners added from the CRMs' partner accounts" in result.stdout
+    assert "BLUEFIN's turned conflict (conflict, held by registration" in result.stdout
+    assert "the CRM shows ACME's deal Approved, BLUEFIN's Conflict (held by ACME)" in result.stdout
+    assert "after a push the CRM shows Expired" in result.stdout
 
 
 def test_sandbox_command_serves_seeded_data(tmp_path: Path) -> None:
