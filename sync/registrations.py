@@ -109,41 +109,59 @@ class RegistrationService:
         actor: str,
     ) -> dict[str, Any]:
         """Register a customer for a partner; the view says the outcome and its reason."""
-        partner_id = checked_id(partner_id, "partner_id")
-        name = checked_text(customer_name, "customer_name")
-        domain = checked_text(customer_domain, "customer_domain", required=False)
-        money = checked_amount(amount)
-        code = checked_currency(currency)
-        if money is not None and code is None:
-            raise ProgramError("currency: required with an amount", field="currency")
-        the_practice = checked_text(practice, "practice", max_length=100, required=False)
-        closes = checked_date(close_date, "close_date")
-        keys = (name_key(name), domain_key(domain))
-        if keys[0] is None:
-            raise ProgramError(
-                f"customer_name: {name!r} leaves no name to match customers on",
-                field="customer_name",
-            )
+        registration = _submitted(partner_id, customer_name, customer_domain, amount,
+                                  currency, practice, close_date, source)  # fmt: skip
         now = self.clock()
+        registration.submitted_at = now
         with transaction(self.factory) as session:
-            lock_customers(session, [keys[1], f"name:{keys[0]}"])
-            partner = session.get(Partner, partner_id)
-            if partner is None:
-                raise NotFound(f"no partner {partner_id!r}", field="partner_id")
-            registration = Registration(
-                partner_id=partner_id, customer_name=name, customer_domain=domain,
-                customer_name_key=keys[0], customer_domain_key=keys[1],
-                customer_key=customer_key(*keys), amount=money, currency=code,
-                practice=the_practice, close_date=closes, source=source,
-                status=RegistrationStatus.PENDING, extensions_used=0, submitted_at=now,
-            )  # fmt: skip
-            decision = self._decide(session, partner, registration, now.date())
+            lock_customers(session, [registration.customer_domain_key,
+                                     f"name:{registration.customer_name_key}"])  # fmt: skip
+            decision = self._decide(session, self._partner(session, partner_id), registration,
+                                    now.date())  # fmt: skip
             session.add(registration)
             session.flush()
             write_tokens(session, [registration])
             registration.opportunity_id = self._deal_for(session, registration)
             self._write_submission(session, registration, decision, actor, now)
             return view(registration)
+
+    def check(
+        self,
+        *,
+        partner_id: str,
+        customer_name: str,
+        customer_domain: str | None = None,
+        amount: str | Decimal | int | None = None,
+        currency: str | None = None,
+        practice: str | None = None,
+    ) -> dict[str, Any]:
+        """What a submission would give now, written nowhere: status, reason, the claim
+        it collides with, and what matched (``submit --dry-run``)."""
+        registration = _submitted(partner_id, customer_name, customer_domain, amount,
+                                  currency, practice, None, RegistrationSource.CLI)  # fmt: skip
+        with self.factory() as session:
+            today = self.clock().date()
+            decision = self._decide(
+                session, self._partner(session, partner_id), registration, today
+            )
+            main = decision.main
+            return {
+                "partner_id": registration.partner_id,
+                "customer_name_key": registration.customer_name_key,
+                "customer_domain_key": registration.customer_domain_key,
+                "status": main.status.value,
+                "reason": main.reason.value if main.reason else None,
+                "conflict_with": main.conflict_with,
+                "protected_until": main.protected_until,
+                "matched": list(decision.matched),
+            }
+
+    @staticmethod
+    def _partner(session: Session, partner_id: str) -> Partner:
+        partner = session.get(Partner, partner_id)
+        if partner is None:
+            raise NotFound(f"no partner {partner_id!r}", field="partner_id")
+        return partner
 
     def _decide(
         self, session: Session, partner: Partner, registration: Registration, today: date
@@ -407,3 +425,36 @@ class RegistrationService:
                     for e in trail
                 ],
             }  # fmt: skip
+
+
+def _submitted(
+    partner_id: str,
+    customer_name: str,
+    customer_domain: str | None,
+    amount: str | Decimal | int | None,
+    currency: str | None,
+    practice: str | None,
+    close_date: str | date | None,
+    source: RegistrationSource,
+) -> Registration:
+    """A new registration from checked input (not in any session yet)."""
+    name = checked_text(customer_name, "customer_name")
+    domain = checked_text(customer_domain, "customer_domain", required=False)
+    money = checked_amount(amount)
+    code = checked_currency(currency)
+    if money is not None and code is None:
+        raise ProgramError("currency: required with an amount", field="currency")
+    keys = (name_key(name), domain_key(domain))
+    if keys[0] is None:
+        raise ProgramError(
+            f"customer_name: {name!r} leaves no name to match customers on",
+            field="customer_name",
+        )
+    return Registration(
+        partner_id=checked_id(partner_id, "partner_id"), customer_name=name,
+        customer_domain=domain, customer_name_key=keys[0], customer_domain_key=keys[1],
+        customer_key=customer_key(*keys), amount=money, currency=code,
+        practice=checked_text(practice, "practice", max_length=100, required=False),
+        close_date=checked_date(close_date, "close_date"), source=source,
+        status=RegistrationStatus.PENDING, extensions_used=0,
+    )  # fmt: skip

@@ -43,10 +43,18 @@ def submit(
     close_date: Annotated[
         str | None, typer.Option("--close-date", help="Expected close, YYYY-MM-DD.")
     ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would happen; register nothing.")
+    ] = False,
     fmt: FormatOption = "table",
 ) -> None:
     """Register a customer for a partner; prints the outcome and its reason."""
     fmt = check_format(fmt)
+    if dry_run:
+        echo_result(_service().check(partner_id=partner, customer_name=customer,
+                                     customer_domain=domain, amount=amount, currency=currency,
+                                     practice=practice), fmt)  # fmt: skip
+        return
     made = _service().submit(
         partner_id=partner, customer_name=customer, customer_domain=domain, amount=amount,
         currency=currency, practice=practice, close_date=close_date, actor=actor(),

@@ -282,3 +282,18 @@ def test_two_approvals_racing_leave_one_holder(
     finally:
         for engine in engines:
             engine.dispose()
+
+
+def test_a_dry_run_says_the_outcome_and_writes_nothing(store: sessionmaker[Session]) -> None:
+    partners(store, "ACME", "INITECH")
+    regs = service(store)
+    holder = regs.submit(partner_id="ACME", customer_name="Globex", customer_domain="globex.com",
+                         actor="cli")  # fmt: skip
+    regs.approve(holder["id"], actor="m")
+    checked = regs.check(partner_id="INITECH", customer_name="Globex GmbH",
+                         customer_domain="www.globex.com")  # fmt: skip
+    assert (checked["status"], checked["reason"], checked["conflict_with"]) == (
+        "conflict", "conflict", holder["id"])  # fmt: skip
+    assert checked["matched"] == [f"domain globex.com = registration {holder['id']}"]
+    with store() as session:
+        assert session.scalar(select(func.count()).select_from(Registration)) == 1
