@@ -27,16 +27,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
 import tldextract
 from cleanco import prepare_default_terms  # type: ignore[import-untyped]  # no stubs
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 __all__ = [
     "FREE_MAIL_DOMAINS",
     "CustomerKeys",
+    "close_names",
     "customer_keys",
     "domain_key",
     "name_key",
@@ -392,6 +394,21 @@ def name_score(a: str, b: str) -> float:
     if b < a:  # one order, so the score is symmetric by construction
         a, b = b, a
     return float(fuzz.WRatio(a, b, processor=None))
+
+
+def close_names(key: str, candidates: Sequence[str], threshold: float) -> list[tuple[int, float]]:
+    """(index, score) of each candidate name key scoring at least ``threshold`` against
+    ``key``: :func:`name_score`, for many candidates in one call (rapidfuzz's C loop)."""
+    if not key or not candidates:
+        return []
+    found = process.extract(
+        key, candidates, scorer=fuzz.WRatio, processor=None, limit=None, score_cutoff=threshold
+    )
+    return [
+        (index, 100.0 if choice == key else float(score))
+        for choice, score, index in found
+        if choice
+    ]
 
 
 def name_tokens(key: str) -> tuple[str, ...]:

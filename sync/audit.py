@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.plain import plain
@@ -65,8 +65,9 @@ def _values(row: AuditRow) -> dict[str, Any]:
 
 def record_many(session: Session, rows: Sequence[AuditRow], *, at: datetime) -> None:
     """:func:`record` for many rows at once (one statement): what a mirror page decided."""
-    if rows:
-        session.execute(insert(AuditEntry), [{**_values(row), "at": at} for row in rows])
+    if rows:  # the table's insert: no ORM bookkeeping, no ids fetched back
+        table = cast(Table, AuditEntry.__table__)
+        session.execute(table.insert(), [{**_values(row), "at": at} for row in rows])
 
 
 def record(

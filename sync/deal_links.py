@@ -26,10 +26,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from rules.matching import name_score, name_tokens
+from rules.matching import close_names, name_tokens
 from rules.registration import (
     LIVE,
     Block,
@@ -39,6 +39,7 @@ from rules.registration import (
     RegistrationError,
     Situation,
     Submission,
+    apply,
     close,
     decide_submission,
     same_customer,
@@ -48,25 +49,18 @@ from sync.log import get_logger
 from sync.mirror.handlers import PageChanges
 from sync.partners import blocks_for, partner_facts
 from sync.program import policy
-from sync.registration_facts import (
-    FUZZY_CANDIDATES,
-    claim,
-    customer_key,
-    lock_customers,
-    registration_fields,
-    registrations_on,
-    write_tokens,
-)
+from sync.registration_facts import FUZZY_CANDIDATES, customer_key, lock_customers
 from sync.settings import ProgramSettings, Settings
 from sync.store import (
     AuditEntity,
     Crm,
     Opportunity,
+    Partner,
     Registration,
-    RegistrationSource,
     RegistrationStatus,
     RegistrationToken,
 )
+from sync.store.ids import new_ids
 from sync.writeback.outbox import Staged, stage_many
 
 __all__ = ["Deal", "RegistrationLinks", "link_deals", "registration_links"]
@@ -125,11 +119,23 @@ class RegistrationLinks:
         self.clock = clock or (lambda: datetime.now(UTC))
 
     def __call__(self, session: Session, changes: PageChanges) -> Mapping[str, int]:
-        if not changes.rows:
+        # Only deals that name a partner, or closed ones, can concern a registration; the
+        # page's rows say which, without reading the deals back.
+        rows = [r for r in changes.rows if r.get("partner_id") or r.get("is_closed")]
+        if not rows:
             return {}
         ids = changes.opportunity_ids(session)
-        wanted = [ids[row["crm_id"]] for row in changes.rows if row["crm_id"] in ids]
-        return link_deals(session, _deals(session, wanted), self.program, self.clock(),
+        deals = [
+            Deal(
+                ids[row["crm_id"]], changes.crm, row["crm_id"], row["name"], row["account_name"],
+                row["account_domain"], row["customer_name_key"], row["customer_domain_key"],
+                row["partner_id"], bool(row["is_closed"]), bool(row["is_won"]), row["amount"],
+                row["currency"], row["practice"], row["close_date"],
+            )
+            for row in rows
+            if row["crm_id"] in ids
+        ]  # fmt: skip
+        return link_deals(session, deals, self.program, self.clock(),
                           actor=f"crm:{changes.crm.value}")  # fmt: skip
 
 
@@ -164,14 +170,40 @@ def link_deals(
     return counts
 
 
-class _Run:
-    """One batch of deals: the facts of all of them, looked up together, then decided one
-    by one (a deal sees the registrations the ones before it created).
+@dataclass
+class _Held:
+    """A registration as the batch knows it: the rules' claim, and what the CRM shows of
+    it besides (reason, linked deal). ``row`` is the insert of a new one; ``update`` the
+    columns an existing one changes."""
 
-    New registrations are inserted together at the end: until then they carry temporary
-    (negative) ids, which the claims and decisions of the batch use and which are mapped
-    to the real ones before anything that names them (``conflict_with``, audit rows) is
-    written.
+    claim: Claim
+    reason: str | None
+    opportunity_id: int | None
+    row: dict[str, Any] | None = None
+    update: dict[str, Any] | None = None
+
+
+_HELD_COLUMNS = (
+    Registration.id, Registration.partner_id, Registration.status,
+    Registration.customer_name_key, Registration.customer_domain_key,
+    Registration.protected_until, Registration.extensions_used, Partner.tier,
+    Registration.conflict_with, Registration.reason, Registration.opportunity_id,
+)  # fmt: skip
+
+
+def _held(row: Any) -> _Held:
+    (id_, partner_id, status, name, domain, until, used, tier, conflict, reason, deal) = row
+    claim = Claim(id_, partner_id, status, name, domain, until, used, tier or "", conflict)
+    return _Held(claim, reason, deal)
+
+
+class _Run:
+    """One batch of deals: the facts of all of them, looked up together (plain rows, no
+    ORM objects), then decided one by one (a deal sees the registrations the ones before
+    it created), then written in a few statements.
+
+    New registrations carry temporary (negative) ids until they are inserted together;
+    the ids are mapped to the real ones before anything that names them is written.
     """
 
     def __init__(
@@ -184,62 +216,72 @@ class _Run:
         self.now = now
         self.actor = actor
         self.counts = counts
-        self.staged: dict[int, tuple[Deal, Registration]] = {}
-        self.created: list[Registration] = []
-        self.temp: dict[int, int] = {}  # id(new registration) -> its temporary id
-        self.pending_conflict: dict[int, int | None] = {}  # id(new registration) -> conflict_with
-        self.audits: list[tuple[Registration, str, dict[str, Any], dict[str, Any], str]] = []
+        self.held: dict[int, _Held] = {}  # by registration id (temporary ids negative)
+        self.staged: dict[int, tuple[Deal, _Held]] = {}
+        self.audits: list[tuple[_Held, str, dict[str, Any], dict[str, Any], str]] = []
 
-    def _id(self, registration: Registration) -> int:
-        return registration.id if registration.id is not None else self.temp[id(registration)]
+    # --- the facts --------------------------------------------------------------------
+
+    def _keep(self, rows: Any) -> list[_Held]:
+        out = []
+        for row in rows:
+            held = self.held.get(row[0])
+            if held is None:
+                held = self.held[row[0]] = _held(row)
+            out.append(held)
+        return out
+
+    def _query(self) -> Any:
+        return select(*_HELD_COLUMNS).join(Partner, Partner.id == Registration.partner_id)
 
     def load(self, deals: Sequence[Deal]) -> None:
         names = {d.name_key for d in deals if d.name_key}
         domains = {d.domain_key for d in deals if d.domain_key}
         lock_customers(self.session, [*domains, *(f"name:{n}" for n in names)])
-        linked = self.session.scalars(
-            select(Registration)
+        linked = self._keep(self.session.execute(
+            self._query()
             .where(Registration.opportunity_id.in_([d.id for d in deals]))
             .order_by(Registration.id)
-        )
-        self.by_deal: dict[int, Registration] = {}
-        for registration in linked:  # the newest live one, else the newest
-            held = self.by_deal.get(registration.opportunity_id or 0)
-            if held is None or registration.status in LIVE or held.status not in LIVE:
-                self.by_deal[registration.opportunity_id or 0] = registration
-        live = registrations_on(self.session, names, domains)
-        self.partners = partner_facts(
-            self.session, {*(d.partner_id for d in deals if d.partner_id),
-                           *(r.partner_id for r in live)}
-        )  # fmt: skip
-        self.claims: dict[str, list[Registration]] = defaultdict(list)  # by customer key
-        for registration in live:
-            self._index(registration)
+        ))  # fmt: skip
+        self.by_deal: dict[int, _Held] = {}
+        for held in linked:  # the newest live one, else the newest
+            known = self.by_deal.get(held.opportunity_id or 0)
+            if known is None or held.claim.status in LIVE or known.claim.status not in LIVE:
+                self.by_deal[held.opportunity_id or 0] = held
+        keyed = []
+        if domains:
+            keyed.append(Registration.customer_domain_key.in_(domains))
+        if names:
+            keyed.append(Registration.customer_name_key.in_(names))
+        self.claims: dict[str, list[_Held]] = defaultdict(list)  # by customer key
+        if keyed:
+            live = self._keep(self.session.execute(
+                self._query().where(or_(*keyed), Registration.status.in_(_LIVE))
+                .order_by(Registration.id)
+            ))  # fmt: skip
+            for held in live:
+                self._index(held)
+        self.partners = partner_facts(self.session, {d.partner_id for d in deals if d.partner_id})
         self.blocks = [Block(b.kind, b.domain, b.name_key)
                        for b in blocks_for(self.session, domains, names)]  # fmt: skip
         self.direct = self._direct_deals(names, domains)
         self.fuzzy = self._fuzzy_candidates(deals)
+        self.fuzzy_no_domain: defaultdict[str, list[_Held]] = defaultdict(list)
+        for word, found in self.fuzzy.items():
+            self.fuzzy_no_domain[word] = [h for h in found if not h.claim.domain_key]
 
-    def _index(self, registration: Registration) -> None:
-        if registration.customer_domain_key:
-            self.claims[registration.customer_domain_key].append(registration)
-        self.claims[f"name:{registration.customer_name_key}"].append(registration)
+    def _index(self, held: _Held) -> None:
+        if held.claim.domain_key:
+            self.claims[held.claim.domain_key].append(held)
+        self.claims[f"name:{held.claim.name_key}"].append(held)
 
-    def _on_customer(self, name_key: str | None, domain_key: str | None) -> list[Registration]:
-        seen: dict[int, Registration] = {}
+    def _on_customer(self, name_key: str | None, domain_key: str | None) -> list[_Held]:
+        seen: dict[int, _Held] = {}
         for key in (domain_key, f"name:{name_key}" if name_key else None):
-            for registration in self.claims.get(key or "", []):
-                if registration.status in LIVE:
-                    seen[id(registration)] = registration
-        return [r for r in seen.values() if same_customer(name_key, domain_key, self._claim(r))]
-
-    def _claim(self, registration: Registration) -> Claim:
-        partner = self.partners.get(registration.partner_id)
-        found = claim(registration, partner.tier if partner else "")
-        if registration.id is None:
-            conflict = self.pending_conflict.get(id(registration))
-            return replace(found, id=self._id(registration), conflict_with=conflict)
-        return found
+            for held in self.claims.get(key or "", []):
+                if held.claim.status in LIVE:
+                    seen[held.claim.id] = held
+        return [h for h in seen.values() if same_customer(name_key, domain_key, h.claim)]
 
     def _direct_deals(self, names: set[str], domains: set[str]) -> dict[str, list[Deal]]:
         """Open deals with no partner on the batch's customers, by customer key."""
@@ -276,69 +318,88 @@ class _Run:
                     found[other.id] = DirectDeal(other.crm.value, other.crm_id, other.name)
         return tuple(found[k] for k in sorted(found))[:5]
 
-    def _fuzzy_candidates(self, deals: Sequence[Deal]) -> defaultdict[str, list[Registration]]:
-        """Live registrations by name word, for the words of the deals' names."""
-        by_word: defaultdict[str, list[Registration]] = defaultdict(list)
+    def _fuzzy_candidates(self, deals: Sequence[Deal]) -> defaultdict[str, list[_Held]]:
+        """Live registrations by name word, for the words of the deals' names: only those
+        a fuzzy match may concern (no domain on one side or the other)."""
+        by_word: defaultdict[str, list[_Held]] = defaultdict(list)
         words = {w for d in deals if d.name_key for w in name_tokens(d.name_key)}
         if self.policy.fuzzy_threshold <= 0 or not words:
             return by_word
         rows = self.session.execute(
-            select(RegistrationToken.token, Registration)
+            select(RegistrationToken.token, *_HELD_COLUMNS)
             .join(Registration, Registration.id == RegistrationToken.registration_id)
+            .join(Partner, Partner.id == Registration.partner_id)
             .where(RegistrationToken.token.in_(list(words)), Registration.status.in_(_LIVE))
             .limit(FUZZY_CANDIDATES * 20)
         )
-        for word, registration in rows:
-            by_word[word].append(registration)
+        for word, *row in rows:
+            by_word[word].extend(self._keep([row]))
         return by_word
+
+    def _word_index(self, held: _Held) -> None:
+        """Later deals of the batch find ``held`` by the words of its name, fuzzily."""
+        for word in name_tokens(held.claim.name_key or ""):
+            self.fuzzy[word].append(held)
+            if not held.claim.domain_key:
+                self.fuzzy_no_domain[word].append(held)
 
     def _fuzzy(self, deal: Deal) -> tuple[FuzzyMatch, ...]:
         if not deal.name_key or self.policy.fuzzy_threshold <= 0:
             return ()
-        words = set(name_tokens(deal.name_key))
-        seen: dict[int, Registration] = {}
-        for word in sorted(words, key=len, reverse=True):
-            for registration in self.fuzzy.get(word, []):
-                seen.setdefault(id(registration), registration)
-        out = []
-        for registration in list(seen.values())[:FUZZY_CANDIDATES]:
-            if registration.status not in LIVE:
-                continue
-            score = name_score(deal.name_key, registration.customer_name_key)
-            if score >= self.policy.fuzzy_threshold:
-                out.append(FuzzyMatch(self._claim(registration), score))
-        return tuple(out)
+        # A fuzzy match counts only where a domain is missing on one side: a deal with a
+        # domain is compared with the claims that have none.
+        index = self.fuzzy_no_domain if deal.domain_key else self.fuzzy
+        seen: dict[int, _Held] = {}
+        for word in sorted(name_tokens(deal.name_key), key=len, reverse=True):
+            for held in index.get(word, ()):
+                claim = held.claim
+                if claim.status in LIVE and claim.partner_id != deal.partner_id:
+                    seen.setdefault(claim.id, held)
+                    if len(seen) >= FUZZY_CANDIDATES:
+                        break
+            if len(seen) >= FUZZY_CANDIDATES:
+                break
+        candidates = list(seen.values())
+        found = close_names(deal.name_key, [h.claim.name_key or "" for h in candidates],
+                            self.policy.fuzzy_threshold)  # fmt: skip
+        return tuple(FuzzyMatch(candidates[index].claim, score) for index, score in found)
+
+    # --- deciding ---------------------------------------------------------------------
 
     def handle(self, deal: Deal) -> None:
         """A deal keeps the registration it was linked to, live or over (an expired one is
         not renewed by a later edit of the deal); one never linked gets one."""
-        registration = self.by_deal.get(deal.id)
-        if registration is None:
+        held = self.by_deal.get(deal.id)
+        if held is None:
             if deal.partner_id is None:
                 return
-            registration = self._own_claim(deal) or self._register(deal)
-            if registration is None:
+            held = self._own_claim(deal) or self._register(deal)
+            if held is None:
                 return
-        if deal.is_closed and registration.status in LIVE:
-            self._close(deal, registration)
+        if deal.is_closed and held.claim.status in LIVE:
+            self._close(deal, held)
 
-    def _own_claim(self, deal: Deal) -> Registration | None:
+    def _own_claim(self, deal: Deal) -> _Held | None:
         """The partner's live registration on this customer that no deal holds yet."""
-        for registration in self._on_customer(deal.name_key, deal.domain_key):
-            if registration.partner_id == deal.partner_id and registration.opportunity_id is None:
-                registration.opportunity_id = deal.id
-                self.by_deal[deal.id] = registration
+        for held in self._on_customer(deal.name_key, deal.domain_key):
+            if held.claim.partner_id == deal.partner_id and held.opportunity_id is None:
+                held.opportunity_id = deal.id
+                if held.row is not None:
+                    held.row["opportunity_id"] = deal.id
+                else:
+                    held.update = {**(held.update or {}), "opportunity_id": deal.id}
+                self.by_deal[deal.id] = held
                 self.audits.append((
-                    registration, "link", {},
+                    held, "link", {},
                     {"opportunity_id": deal.id, "crm": deal.crm.value, "crm_id": deal.crm_id},
                     f"linked to the partner's {deal.crm.value} deal {deal.crm_id}",
                 ))  # fmt: skip
-                self.staged[deal.id] = (deal, registration)
+                self.staged[deal.id] = (deal, held)
                 self.counts["linked"] += 1
-                return registration
+                return held
         return None
 
-    def _register(self, deal: Deal) -> Registration | None:
+    def _register(self, deal: Deal) -> _Held | None:
         """A registration from the deal (``register_from_crm``), through the same rules."""
         if not self.program.register_from_crm or deal.partner_id is None:
             return None
@@ -351,7 +412,7 @@ class _Run:
             currency=deal.currency if deal.amount is not None else None,
             practice=deal.practice,
         )  # fmt: skip
-        claims = tuple(self._claim(r) for r in self._on_customer(deal.name_key, deal.domain_key))
+        claims = tuple(h.claim for h in self._on_customer(deal.name_key, deal.domain_key))
         situation = Situation(
             blocks=tuple(self.blocks), claims=claims, direct_deals=self._direct_on(deal),
             fuzzy=self._fuzzy(deal),
@@ -364,116 +425,158 @@ class _Run:
             return None
         change = decision.main
         decided = change.status is not RegistrationStatus.PENDING
-        name = deal.account_name or deal.name
-        registration = Registration(
-            partner_id=partner.id, customer_name=name[:255],
-            customer_domain=deal.account_domain[:255] if deal.account_domain else None,
-            customer_name_key=deal.name_key, customer_domain_key=deal.domain_key,
-            customer_key=customer_key(deal.name_key, deal.domain_key),
-            amount=deal.amount if deal.currency else None,
-            currency=deal.currency if deal.amount is not None else None,
-            practice=deal.practice, close_date=deal.close_date, source=RegistrationSource.CRM,
-            status=change.status, reason=change.reason.value if change.reason else None,
-            protected_until=change.protected_until, extensions_used=0,
-            opportunity_id=deal.id, submitted_at=self.now,
-            decided_at=self.now if decided else None, decided_by=self.actor if decided else None,
-        )  # fmt: skip
-        self.temp[id(registration)] = -(len(self.created) + 1)
-        self.pending_conflict[id(registration)] = change.conflict_with
-        self.created.append(registration)
+        temporary = -(len(self.held) + 1)
+        while temporary in self.held:
+            temporary -= 1
+        reason = change.reason.value if change.reason else None
+        row = {
+            "partner_id": partner.id, "customer_name": (deal.account_name or deal.name)[:255],
+            "customer_domain": deal.account_domain[:255] if deal.account_domain else None,
+            "customer_name_key": deal.name_key, "customer_domain_key": deal.domain_key,
+            "customer_key": customer_key(deal.name_key, deal.domain_key),
+            "amount": deal.amount if deal.currency else None,
+            "currency": deal.currency if deal.amount is not None else None,
+            "practice": deal.practice, "close_date": deal.close_date, "source": "crm",
+            "status": change.status, "reason": reason,
+            "protected_until": change.protected_until, "extensions_used": 0,
+            "conflict_with": None, "opportunity_id": deal.id, "submitted_at": self.now,
+            "decided_at": self.now if decided else None,
+            "decided_by": self.actor if decided else None, "updated_at": self.now,
+        }  # fmt: skip
+        claim = Claim(temporary, partner.id, change.status, deal.name_key, deal.domain_key,
+                      change.protected_until, 0, partner.tier, change.conflict_with)  # fmt: skip
+        held = self.held[temporary] = _Held(claim, reason, deal.id, row=row)
         after = dict(change.audit.after)
         if decision.matched:
             after["matched"] = list(decision.matched)
         why = f"from {deal.crm.value} deal {deal.crm_id}: {change.audit.reason}"
-        self.audits.append((registration, "submit", {}, after, why))
-        self.by_deal[deal.id] = registration
-        self._index(registration)
-        for word in name_tokens(deal.name_key):  # later deals of the batch find it, fuzzily
-            self.fuzzy[word].append(registration)
-        self.staged[deal.id] = (deal, registration)
+        self.audits.append((held, "submit", {}, after, why))
+        self.by_deal[deal.id] = held
+        self._index(held)
+        self._word_index(held)
+        self.staged[deal.id] = (deal, held)
         self.counts[f"registered_{change.status.value}"] += 1
-        return registration
+        return held
 
-    def _close(self, deal: Deal, registration: Registration) -> None:
-        decision = close(self._claim(registration), deal.is_won)
+    def _close(self, deal: Deal, held: _Held) -> None:
+        decision = close(held.claim, deal.is_won)
         if decision is None:
             return
         change = decision.main
-        registration.status = change.status
-        registration.reason = change.reason.value if change.reason else None
-        registration.decided_at = self.now
-        registration.decided_by = self.actor
+        held.claim = apply(held.claim, change)
+        held.reason = change.reason.value if change.reason else None
+        values = {"status": change.status, "reason": held.reason, "decided_at": self.now,
+                  "decided_by": self.actor}  # fmt: skip
+        if held.row is not None:
+            held.row.update(values)
+        else:
+            held.update = {**(held.update or {}), **values}
         audit = change.audit
-        self.audits.append((registration, audit.action, dict(audit.before), dict(audit.after),
+        self.audits.append((held, audit.action, dict(audit.before), dict(audit.after),
                             audit.reason))  # fmt: skip
-        self.staged[deal.id] = (deal, registration)
+        self.staged[deal.id] = (deal, held)
         self.counts["closed"] += 1
 
+    # --- writing ----------------------------------------------------------------------
+
     def finish(self) -> None:
-        """Insert the new registrations together (one statement); then what names them:
-        conflicts, audit rows, name words; then stage every changed deal's CRM fields."""
-        real = self._insert_created()
+        """Insert the new registrations together (one statement), update the changed
+        ones, then write what names them: audit rows, name words; then stage every
+        changed deal's CRM fields."""
+        real = self._insert_new()
+        self._update_changed()
         for *_, after, _reason in self.audits:
             if isinstance(after.get("conflict_with"), int) and after["conflict_with"] < 0:
                 after["conflict_with"] = real[after["conflict_with"]]
         record_many(
             self.session,
             [
-                AuditRow(AuditEntity.REGISTRATION, self._id(registration), action,
-                         before or None, after, reason, self.actor)
-                for registration, action, before, after, reason in self.audits
+                AuditRow(AuditEntity.REGISTRATION, held.claim.id, action, before or None, after,
+                         reason, self.actor)
+                for held, action, before, after, reason in self.audits
             ],
             at=self.now,
         )  # fmt: skip
-        write_tokens(self.session, self.created)
         holders = self._holders()
         stage_many(
             self.session,
             [
-                Staged(deal.id, deal.crm, deal.crm_id, registration_fields(registration, holders))
-                for deal, registration in self.staged.values()
+                Staged(deal.id, deal.crm, deal.crm_id, _fields(held, holders))
+                for deal, held in self.staged.values()
             ],
         )
 
-    def _insert_created(self) -> dict[int, int]:
-        """Insert this batch's registrations in one statement; temporary id -> real id.
-
-        They stay plain objects outside the session (nothing to flush one by one); their
-        ``id`` and ``conflict_with`` are set from what the insert returned.
-        """
-        if not self.created:
+    def _insert_new(self) -> dict[int, int]:
+        """Insert this batch's registrations in one statement; temporary id -> real id."""
+        new = [h for h in self.held.values() if h.row is not None]
+        if not new:
             return {}
-        columns = [c.key for c in Registration.__table__.columns if c.key != "id"]
-        rows = [{c: getattr(r, c) for c in columns} for r in self.created]
-        for row in rows:
-            row["conflict_with"] = None  # set below, once every new id is known
-            row["updated_at"] = row["updated_at"] or self.now
-        ids = self.session.scalars(
-            insert(Registration).returning(Registration.id, sort_by_parameter_order=True), rows
-        ).all()
-        real = {self.temp[id(r)]: new for r, new in zip(self.created, ids, strict=True)}
-        conflicts = []
-        for registration, new in zip(self.created, ids, strict=True):
-            registration.id = new
-            conflict = self.pending_conflict.get(id(registration))
-            if conflict:
-                registration.conflict_with = real.get(conflict, conflict)
-                conflicts.append({"key": new, "conflict": registration.conflict_with})
-        if conflicts:
-            table = cast(Table, Registration.__table__)
-            self.session.execute(
-                update(table)
-                .where(table.c.id == bindparam("key"))
-                .values(conflict_with=bindparam("conflict")),
-                conflicts,
-            )
+        table = cast(Table, Registration.__table__)
+        ids = new_ids(self.session, table, len(new))
+        real = {h.claim.id: rid for h, rid in zip(new, ids, strict=True)}
+        rows = []
+        for held, rid in zip(new, ids, strict=True):
+            conflict = held.claim.conflict_with
+            mapped = real.get(conflict, conflict) if conflict else None
+            held.claim = replace(held.claim, id=rid, conflict_with=mapped)
+            rows.append({**(held.row or {}), "id": rid, "conflict_with": mapped})
+        # A row naming another of the batch (conflict_with) goes in after the one it names.
+        by_id = {row["id"]: row for row in rows}
+
+        def depth(row: dict[str, Any], seen: int = 0) -> int:
+            named = by_id.get(row["conflict_with"])
+            return 0 if named is None or seen > len(rows) else 1 + depth(named, seen + 1)
+
+        rows.sort(key=depth)
+        self.session.execute(table.insert(), rows)
+        tokens = [
+            {"token": word[:64], "registration_id": held.claim.id}
+            for held in new
+            for word in name_tokens(held.claim.name_key or "")
+        ]
+        if tokens:
+            self.session.execute(cast(Table, RegistrationToken.__table__).insert(), tokens)
         return real
 
+    def _update_changed(self) -> None:
+        """The existing registrations' changes, grouped by the columns they set."""
+        table = cast(Table, Registration.__table__)
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        for held in self.held.values():
+            if held.row is None and held.update:
+                columns = tuple(sorted(held.update))
+                by_columns[columns].append({"key": held.claim.id, **held.update})
+        for columns, rows in by_columns.items():
+            self.session.execute(
+                update(table).where(table.c.id == bindparam("key"))
+                .values({c: bindparam(c) for c in columns}),
+                rows,
+            )  # fmt: skip
+
     def _holders(self) -> dict[int, str]:
-        wanted = {r.conflict_with for _, r in self.staged.values() if r.conflict_with}
-        if not wanted:
-            return {}
-        rows = self.session.execute(
-            select(Registration.id, Registration.partner_id).where(Registration.id.in_(wanted))
-        )
-        return dict(rows.tuples().all())
+        """The partner of each registration a staged one is in conflict with."""
+        wanted = {h.claim.conflict_with for _, h in self.staged.values() if h.claim.conflict_with}
+        known = {i: self.held[i].claim.partner_id for i in wanted if i in self.held}
+        missing = [i for i in wanted if i not in known]
+        if missing:
+            rows = self.session.execute(
+                select(Registration.id, Registration.partner_id).where(Registration.id.in_(missing))
+            )
+            known.update(rows.tuples().all())
+        return known
+
+
+def _fields(held: _Held, holders: Mapping[int, str]) -> dict[str, Any]:
+    """The CRM fields a deal shows of its registration."""
+    claim = held.claim
+    conflict = claim.status is RegistrationStatus.CONFLICT and claim.conflict_with
+    return {
+        "registration.id": str(claim.id),
+        "registration.status": claim.status,
+        "registration.reason": held.reason,
+        "registration.protected_until": claim.protected_until,
+        "registration.partner_id": claim.partner_id,
+        "registration.conflict_partner_id": holders.get(claim.conflict_with or 0)
+        if conflict
+        else None,
+    }

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from sync.mapping import OUTBOUND
@@ -59,6 +59,7 @@ def stage_many(session: Session, items: Sequence[Staged]) -> None:
     update each (a page of the mirror stages in a few statements, not one per record)."""
     if not items:
         return
+    now = datetime.now(UTC)
     merged: dict[tuple[Crm, str], tuple[Staged, dict[str, Any]]] = {}
     for item in items:
         key = (item.crm, item.crm_id)
@@ -79,18 +80,20 @@ def stage_many(session: Session, items: Sequence[Staged]) -> None:
                 .with_for_update()
             )
             open_rows.update(((row.crm, row.crm_id), row) for row in rows)
+    new = []
     for key, (item, values) in merged.items():
         entry = open_rows.get(key)
         if entry is None:
-            session.add(
-                OutboxEntry(
-                    crm=item.crm, crm_id=item.crm_id, opportunity_id=item.opportunity_id,
-                    desired=values, status=OutboxStatus.PENDING, attempts=0,
-                )
-            )  # fmt: skip
+            new.append({
+                "crm": item.crm, "crm_id": item.crm_id, "opportunity_id": item.opportunity_id,
+                "desired": values, "status": OutboxStatus.PENDING, "attempts": 0,
+                "created_at": now, "updated_at": now,
+            })  # fmt: skip
         else:  # a new dict: JSON columns track assignment, not mutation
             entry.desired = {**entry.desired, **values}
     session.flush()
+    if new:  # the table's insert: no ORM bookkeeping, no ids fetched back
+        session.execute(cast(Table, OutboxEntry.__table__).insert(), new)
 
 
 def stage(session: Session, opportunity: Opportunity, values: Mapping[str, Any]) -> OutboxEntry:

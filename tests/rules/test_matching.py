@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules import matching
 from rules.matching import (
     FREE_MAIL_DOMAINS,
     CustomerKeys,
+    close_names,
     customer_keys,
     domain_key,
     name_key,
@@ -444,3 +445,24 @@ def test_customer_keys_holds_both_keys() -> None:
     )
     assert customer_keys("Jane Doe", "jane@gmail.com") == CustomerKeys(name="jane doe", domain=None)
     assert customer_keys(None, None) == CustomerKeys(name=None, domain=None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet="abcdeklmnorst ", min_size=1, max_size=20),
+    st.lists(st.text(alphabet="abcdeklmnorst ", min_size=0, max_size=20), max_size=30),
+    st.integers(0, 100),
+)
+def test_close_names_scores_as_name_score_does(
+    key: str, candidates: list[str], threshold: int
+) -> None:
+    """The batch scorer finds exactly the candidates name_score puts at or above the
+    threshold, with the same scores."""
+    expected = {
+        i: name_score(key, c) for i, c in enumerate(candidates)
+        if c and name_score(key, c) >= threshold
+    }  # fmt: skip
+    found = dict(close_names(key, candidates, threshold))
+    assert found.keys() == expected.keys()
+    for index, score in found.items():
+        assert score == pytest.approx(expected[index])
