@@ -23,6 +23,7 @@ __all__ = [
     "RecordCreate",
     "RecordPage",
     "RecordUpdate",
+    "RecordUpsert",
     "Watermark",
     "WriteOutcome",
     "WriteResult",
@@ -62,6 +63,13 @@ class FieldInfo:
     #: For a reference field: the relationship name used in paths, and the object it targets.
     relationship_name: str | None = None
     reference_to: str | None = None
+    #: Whether a create may set it.
+    createable: bool = False
+    #: Whether an upsert may be keyed on it (Salesforce ``externalId``, HubSpot
+    #: ``hasUniqueValue``).
+    upsert_key: bool = False
+    #: Whether a create must give it (no default, not nillable).
+    required_on_create: bool = False
 
 
 @dataclass(frozen=True, order=True)
@@ -126,6 +134,15 @@ class RecordCreate:
     values: Mapping[str, Any]
 
 
+@dataclass(frozen=True)
+class RecordUpsert:
+    """One record to create, or to update if the CRM holds one with the same ``key`` in
+    the upsert's external-id field (``values`` need not repeat the key)."""
+
+    key: str
+    values: Mapping[str, Any]
+
+
 class WriteOutcome(StrEnum):
     """What happened to one record of a batched write."""
 
@@ -136,13 +153,15 @@ class WriteOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class WriteResult:
-    """The result of writing one record (for a create: the new record's id, ``""`` if none)."""
+    """The result of writing one record (for a create or an upsert: the record's id,
+    ``""`` if none). ``created``: an upsert made a new record (False: it found one)."""
 
     id: str
     outcome: WriteOutcome
     code: str | None = None
     message: str | None = None
     fields: tuple[str, ...] = field(default=())
+    created: bool = False
 
     @property
     def ok(self) -> bool:
@@ -200,6 +219,12 @@ class CrmConnector(Protocol):
 
     def create(self, records: Sequence[RecordCreate]) -> list[WriteResult]:
         """Create in batches of the API maximum; one result per record, in input order."""
+        ...
+
+    def upsert(self, records: Sequence[RecordUpsert], key_field: str) -> list[WriteResult]:
+        """Create each record, or update the one whose ``key_field`` holds its key, in
+        batches of the API maximum; one result per record, in input order. Sending the
+        same records twice leaves one record per key."""
         ...
 
     @property

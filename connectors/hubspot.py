@@ -43,6 +43,7 @@ from connectors.base import (
     RecordCreate,
     RecordPage,
     RecordUpdate,
+    RecordUpsert,
     Watermark,
     WriteResult,
 )
@@ -61,6 +62,7 @@ from connectors.hubspot_wire import (
     epoch_ms,
     to_wire,
     translate,
+    upserted_results,
 )
 from connectors.retry import CountedCalls, RetryPolicy, call_with_retries
 from connectors.wire import parse_instant
@@ -229,6 +231,8 @@ class HubSpotConnector(CountedCalls):
                 label=prop.label or "",
                 updateable=not (calculated or read_only),
                 picklist_values=tuple(options) if prop.type == "enumeration" else None,
+                createable=not (calculated or read_only),
+                upsert_key=bool(getattr(prop, "has_unique_value", False)),
             )
         return fields
 
@@ -440,4 +444,30 @@ class HubSpotConnector(CountedCalls):
                 )
 
             results.extend(created_results(len(chunk), self._raw(call)))
+        return results
+
+    def upsert(self, records: Sequence[RecordUpsert], key_field: str) -> list[WriteResult]:
+        """Batch upsert keyed on unique property ``key_field`` (``idProperty``), 100 inputs
+        a request; results matched by ``objectWriteTraceId``, refusals by key."""
+        results: list[WriteResult] = []
+        for start in range(0, len(records), BATCH_LIMIT):
+            chunk = records[start : start + BATCH_LIMIT]
+            body = {
+                "inputs": [
+                    {
+                        "idProperty": key_field,
+                        "id": r.key,
+                        "properties": {k: to_wire(v) for k, v in r.values.items()},
+                        "objectWriteTraceId": str(index),
+                    }
+                    for index, r in enumerate(chunk)
+                ]
+            }
+
+            def call(hs: HubSpot, body: Any = body) -> Any:
+                return hs.crm.deals.batch_api.upsert(
+                    body, _preload_content=False, _request_timeout=self.config.timeout_seconds
+                )
+
+            results.extend(upserted_results([r.key for r in chunk], self._raw(call)))
         return results

@@ -31,6 +31,7 @@ __all__ = [
     "primary",
     "to_wire",
     "translate",
+    "upserted_results",
 ]
 
 CRM = "hubspot"
@@ -108,18 +109,39 @@ def created_results(count: int, page: Mapping[str, Any]) -> list[WriteResult]:
     Results carry the trace id we sent; refused inputs are reported without one, in input
     order, so they are matched to the inputs left over.
     """
-    made: dict[int, str] = {}
+    return _traced_results(count, page, None)
+
+
+def upserted_results(keys: Sequence[str], page: Mapping[str, Any]) -> list[WriteResult]:
+    """Per-input results of a batch upsert, in input order: results by the trace id we
+    sent (``new`` says whether the key made a record), refusals by the key they name."""
+    return _traced_results(len(keys), page, keys)
+
+
+def _traced_results(
+    count: int, page: Mapping[str, Any], keys: Sequence[str] | None
+) -> list[WriteResult]:
+    made: dict[int, tuple[str, bool]] = {}
     for result in page.get("results") or []:
         trace = str(result.get("objectWriteTraceId", ""))
         if trace.isdigit():
-            made[int(trace)] = str(result.get("id"))
+            made[int(trace)] = (str(result.get("id")), bool(result.get("new", True)))
     errors = list(page.get("errors") or [])
+    by_key: dict[str, Mapping[str, Any]] = {}
+    if keys is not None:
+        for error in errors:
+            for key in (error.get("context") or {}).get("ids") or ():
+                by_key[str(key)] = error
+        errors = [e for e in errors if not (e.get("context") or {}).get("ids")]
     out: list[WriteResult] = []
     for index in range(count):
         if index in made:
-            out.append(WriteResult(made[index], WriteOutcome.OK))
+            record_id, new = made[index]
+            out.append(WriteResult(record_id, WriteOutcome.OK, created=new))
             continue
-        error = errors.pop(0) if errors else {}
+        error = by_key.get(keys[index]) if keys is not None else None
+        if error is None:
+            error = errors.pop(0) if errors else {}
         outcome = (
             WriteOutcome.RETRY if error.get("category") == "RATE_LIMITS" else WriteOutcome.REJECTED
         )

@@ -35,6 +35,7 @@ from connectors.base import (
     RecordCreate,
     RecordPage,
     RecordUpdate,
+    RecordUpsert,
     Watermark,
     WriteResult,
 )
@@ -220,6 +221,11 @@ class SalesforceConnector(CountedCalls):
                 length=raw.get("length"),
                 relationship_name=raw.get("relationshipName"),
                 reference_to=(raw.get("referenceTo") or [None])[0],
+                createable=bool(raw.get("createable")),
+                upsert_key=bool(raw.get("externalId")),
+                required_on_create=bool(raw.get("createable"))
+                and not raw.get("nillable", True)
+                and not raw.get("defaultedOnCreate"),
             )
         return fields
 
@@ -327,8 +333,23 @@ class SalesforceConnector(CountedCalls):
         """sObject Collections creates, 200 a request, ``allOrNone=false``."""
         return self._collections("POST", [dict(r.values) for r in records], None)
 
+    def upsert(self, records: Sequence[RecordUpsert], key_field: str) -> list[WriteResult]:
+        """sObject Collections upserts on external-id field ``key_field``, 200 a request,
+        ``allOrNone=false``; results say ``created`` (False: the key matched a record)."""
+        return self._collections(
+            "PATCH",
+            [{**r.values, key_field: r.key} for r in records],
+            None,
+            path=f"composite/sobjects/{self.object_name}/{key_field}",
+        )
+
     def _collections(
-        self, method: str, records: Sequence[Mapping[str, Any]], ids: Sequence[str] | None
+        self,
+        method: str,
+        records: Sequence[Mapping[str, Any]],
+        ids: Sequence[str] | None,
+        *,
+        path: str = "composite/sobjects",
     ) -> list[WriteResult]:
         results: list[WriteResult] = []
         for start in range(0, len(records), COLLECTION_LIMIT):
@@ -342,7 +363,7 @@ class SalesforceConnector(CountedCalls):
 
             def call(sf: Salesforce, body: Any = body) -> Any:
                 return sf.restful(
-                    "composite/sobjects",
+                    path,
                     method=method,
                     data=body,
                     timeout=self.config.timeout_seconds,

@@ -183,7 +183,7 @@ def collection_results(count: int, ids: Sequence[str] | None, answer: Any) -> li
     for index, item in enumerate(answer):
         record_id = ids[index] if ids is not None else str(item.get("id") or "")
         if item.get("success"):
-            out.append(WriteResult(record_id, WriteOutcome.OK))
+            out.append(WriteResult(record_id, WriteOutcome.OK, created=bool(item.get("created"))))
             continue
         errors = item.get("errors") or [{}]
         code = errors[0].get("statusCode")

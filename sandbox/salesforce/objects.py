@@ -258,6 +258,14 @@ OPPORTUNITY = ObjectDef(
         FieldDef(
             "External_Id__c", "string", "External ID", length=80, external_id=True, unique=True
         ),
+        FieldDef(  # the key partnersync writes on a deal it creates (upserts are keyed on it)
+            "Partnersync_Key__c",
+            "string",
+            "partnersync Key",
+            length=80,
+            external_id=True,
+            unique=True,
+        ),
     ),
 )
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.base import RecordCreate, RecordUpdate, WriteOutcome
+from connectors.base import RecordCreate, RecordUpdate, RecordUpsert, WriteOutcome
 from connectors.errors import Transient
 from connectors.retry import RetryPolicy
 from sandbox import Sandbox, SandboxServer, parse_faults, seed_hubspot, seed_salesforce
@@ -124,6 +124,51 @@ def test_creates_return_new_ids_in_input_order(
             deal = sandbox.hubspot.get("deals", results[n].id)
             assert deal is not None
             assert deal["properties"]["dealname"] == f"New {n}"
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_upserts_create_once_per_key_and_find_the_record_when_sent_again(
+    crm: str, sandbox: Sandbox, sandbox_server: SandboxServer
+) -> None:
+    """The same upserts sent twice (a retry after a crash) leave one record per key: the
+    second answer names the same records, ``created`` False; a refused input is its own."""
+    if crm == "salesforce":
+        seed_salesforce(sandbox, 1)
+        key_field = "Partnersync_Key__c"
+        good = {"StageName": "Prospecting", "CloseDate": date(2027, 1, 1)}
+        records = [RecordUpsert(f"k-{n}", {"Name": f"New {n}", **good}) for n in range(230)]
+        records[3] = RecordUpsert("k-3", {"Name": "No stage"})
+        connector = salesforce(sandbox_server)
+        refused = "REQUIRED_FIELD_MISSING"
+    else:
+        key_field = "partnersync_key"
+        records = [RecordUpsert(f"k-{n}", {"dealname": f"New {n}"}) for n in range(230)]
+        records[3] = RecordUpsert("k-3", {"dealname": "Bad", "registration_status": "nope"})
+        connector = hubspot(sandbox_server)
+        refused = "VALIDATION_ERROR"
+    first = connector.upsert(records, key_field)
+    again = connector.upsert(records, key_field)
+    assert connector.calls == 2 * math.ceil(230 / connector.write_batch_size)
+    for results in (first, again):
+        assert (results[3].outcome, results[3].code) == (WriteOutcome.REJECTED, refused)
+        assert all(r.ok for n, r in enumerate(results) if n != 3)
+    assert [r.created for n, r in enumerate(first) if n != 3] == [True] * 229
+    assert not any(r.created for r in again)
+    assert [r.id for r in again] == [r.id for r in first]
+    if crm == "salesforce":
+        stored = [r for r in sandbox.salesforce.records("Opportunity") if r.get(key_field)]
+        by_key = {r[key_field]: r for r in stored}
+        assert by_key["k-7"]["Id"] == first[7].id
+        assert by_key["k-7"]["Name"] == "New 7"
+    else:
+        stored = [
+            i for i in _deal_ids(sandbox)
+            if ((sandbox.hubspot.get("deals", i) or {})["properties"]).get(key_field)
+        ]  # fmt: skip
+        deal = sandbox.hubspot.get("deals", first[7].id)
+        assert deal is not None
+        assert deal["properties"]["dealname"] == "New 7"
+    assert len(stored) == 229
 
 
 def test_a_batch_that_never_gets_through_raises_transient(
