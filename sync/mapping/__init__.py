@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from sync.mapping.apply import (
     CompiledMapping,
+    CreateField,
+    CreateSpec,
     InboundField,
     OutboundField,
     RecordMappingError,
@@ -20,13 +22,16 @@ from sync.mapping.apply import (
     crm_targets,
 )
 from sync.mapping.compile import FieldProblem, MappingError, load_mapping, parse_mapping
-from sync.mapping.vocabulary import DIRECTIONS, INBOUND, OUTBOUND, ValueKind
+from sync.mapping.vocabulary import CREATE, DIRECTIONS, INBOUND, OUTBOUND, ValueKind
 
 __all__ = [
+    "CREATE",
     "DIRECTIONS",
     "INBOUND",
     "OUTBOUND",
     "CompiledMapping",
+    "CreateField",
+    "CreateSpec",
     "FieldProblem",
     "InboundField",
     "MappingError",

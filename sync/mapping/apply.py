@@ -20,6 +20,8 @@ from sync.mapping.vocabulary import ValueKind
 
 __all__ = [
     "CompiledMapping",
+    "CreateField",
+    "CreateSpec",
     "InboundField",
     "OutboundField",
     "RecordMappingError",
@@ -69,6 +71,40 @@ class OutboundField:
         return str(typed)
 
 
+@dataclass(frozen=True)
+class CreateField:
+    """CRM field ``crm_field`` of a created deal: registration value ``source``, or the
+    ``constant`` the mapping gives (``{ value = "Prospecting" }``) when ``source`` is None."""
+
+    crm_field: str
+    source: str | None
+    kind: ValueKind | None = None
+    constant: str | int | bool | None = None
+
+
+@dataclass(frozen=True)
+class CreateSpec:
+    """``[create]``: how a deal is created for an approved registration. ``external_id``
+    is the CRM field that holds the registration's key (the create is an upsert on it)."""
+
+    external_id: str
+    fields: Mapping[str, CreateField]
+
+    def values(self, registration: Mapping[str, Any]) -> dict[str, Any]:
+        """CRM field -> value of a new deal, from the registration's ``[create]`` sources
+        (typed: ``Decimal``, ``date``); a source the registration lacks gives None."""
+        out: dict[str, Any] = {}
+        for spec in self.fields.values():
+            if spec.source is None:
+                out[spec.crm_field] = spec.constant
+                continue
+            value = registration.get(spec.source)
+            if value is not None and spec.kind is not None:
+                value = COERCERS[spec.kind.coerce](value)
+            out[spec.crm_field] = value
+        return out
+
+
 class RecordMappingError(ValueError):
     """A CRM record whose values cannot be mapped; one line per bad field."""
 
@@ -93,6 +129,8 @@ class CompiledMapping:
     won_stages: frozenset[str] = field(default=frozenset())
     lost_stages: frozenset[str] = field(default=frozenset())
     digest: str = ""
+    #: ``[create]``: deals created for approved registrations; None when not mapped.
+    create: CreateSpec | None = None
 
     def read_fields(self) -> tuple[str, ...]:
         """CRM fields to read: every inbound field and every outbound target, once."""

@@ -2,7 +2,10 @@
 
 Offline, :func:`~sync.mapping.load_mapping` already proves the file is well formed. Online,
 every mapped field must exist, outbound fields must be updateable, picklists must hold
-every value the mapping writes, and field types must fit the partnersync values.
+every value the mapping writes, and field types must fit the partnersync values. With a
+``[create]`` section: the external id must be a field an upsert can be keyed on, every
+field a create writes must be createable, and every field the CRM requires on create must
+be given.
 """
 
 from __future__ import annotations
@@ -69,7 +72,47 @@ def check_mapping(mapping: CompiledMapping, connector: CrmConnector) -> list[Fie
             if missing:
                 problem(key, f"{info.name} picklist lacks {', '.join(map(repr, missing))} "
                              f"(it has: {', '.join(info.picklist_values)})")  # fmt: skip
+    if mapping.create is not None:
+        _check_create(mapping, connector, problem)
     return problems
+
+
+def _check_create(
+    mapping: CompiledMapping, connector: CrmConnector, problem: Callable[[str, str], None]
+) -> None:
+    create = mapping.create
+    assert create is not None
+    described = connector.describe()
+    key_info = described.get(create.external_id)
+    if key_info is None:
+        problem("create.external_id", f"{connector.object_name} has no field "
+                                      f"{create.external_id!r}")  # fmt: skip
+    elif not key_info.upsert_key:
+        problem("create.external_id", f"{key_info.name} is not an external-id / unique field: "
+                                      "an upsert cannot be keyed on it")  # fmt: skip
+    for spec in create.fields.values():
+        key = f"create.fields.{spec.crm_field}"
+        info = described.get(spec.crm_field)
+        if info is None:
+            problem(key, f"{connector.object_name} has no field {spec.crm_field!r}")
+            continue
+        if not info.createable:
+            problem(key, f"{info.name} cannot be set on create")
+        if spec.kind is not None:
+            _check_kind(problem, key, spec.kind.coerce, info)
+        elif info.picklist_values is not None and str(spec.constant) not in info.picklist_values:
+            problem(key, f"{info.name} has no picklist value {spec.constant!r} "
+                         f"(it has: {', '.join(info.picklist_values)})")  # fmt: skip
+    for crm_field in mapping.outbound:
+        info = described.get(crm_field)
+        if info is not None and not info.createable:
+            problem(f"outbound.{crm_field}", f"{info.name} cannot be set on create, which "
+                                             "[create] writes it on")  # fmt: skip
+    given = {*create.fields, *mapping.outbound, create.external_id}
+    for info in described.values():
+        if info.required_on_create and info.name not in given:
+            problem("create.fields", f"{connector.object_name} requires {info.name} on "
+                                     "create: give it a value")  # fmt: skip
 
 
 def _check_kind(

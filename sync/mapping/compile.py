@@ -27,9 +27,15 @@ from types import MappingProxyType
 from typing import Any
 
 from sync.files import FileCompiler, FileError, FileProblem, parse_toml, quote_key
-from sync.mapping.apply import CompiledMapping, InboundField, OutboundField
+from sync.mapping.apply import (
+    CompiledMapping,
+    CreateField,
+    CreateSpec,
+    InboundField,
+    OutboundField,
+)
 from sync.mapping.coerce import COERCERS, CoercionError
-from sync.mapping.vocabulary import CRMS, INBOUND, OUTBOUND
+from sync.mapping.vocabulary import CREATE, CRMS, INBOUND, OUTBOUND, TEXT
 
 __all__ = ["FieldProblem", "MappingError", "load_mapping", "parse_mapping"]
 
@@ -69,7 +75,9 @@ class _Compiler(FileCompiler):
         self.digest = digest
 
     def compile(self) -> CompiledMapping:
-        self.unknown_keys(self.data, "", ("crm", "object", "stages", "inbound", "outbound"))
+        self.unknown_keys(
+            self.data, "", ("crm", "object", "stages", "inbound", "outbound", "create")
+        )
         crm = self.data.get("crm")
         if crm not in CRMS:
             self.problem("crm", f"must be one of: {', '.join(CRMS)} (got {crm!r})")
@@ -79,6 +87,9 @@ class _Compiler(FileCompiler):
         inbound = self._inbound(self.table(self.data, "inbound"))
         outbound = self._outbound(self.table(self.data, "outbound", required=False))
         won, lost = self._stages(inbound)
+        create = None
+        if "create" in self.data:
+            create = self._create(self.table(self.data, "create"), inbound, outbound)
         self.raise_problems()
         return CompiledMapping(
             source=self.source,
@@ -89,6 +100,7 @@ class _Compiler(FileCompiler):
             won_stages=won,
             lost_stages=lost,
             digest=self.digest,
+            create=create,
         )
 
     def _crm_field(self, key: str, value: Any) -> str | None:
@@ -213,6 +225,80 @@ class _Compiler(FileCompiler):
                         )
             fields[crm_field] = OutboundField(crm_field, str(source), kind, _frozen(values))
         return fields
+
+    def _create(
+        self,
+        table: dict[str, Any],
+        inbound: dict[str, InboundField],
+        outbound: dict[str, OutboundField],
+    ) -> CreateSpec | None:
+        """``[create]``: the external-id field and the fields of a new deal. The mirror
+        reads the external-id field as ``registration_key`` (the created deal is linked
+        back by it), unless ``[inbound]`` already maps it there."""
+        self.unknown_keys(table, "create", ("external_id", "fields"))
+        external_id = table.get("external_id")
+        if (
+            not isinstance(external_id, str)
+            or not _CRM_FIELD.match(external_id)
+            or ("." in external_id)
+        ):
+            self.problem(
+                "create.external_id",
+                "must name a unique / external-id field of the object that holds the "
+                f'registration\'s key, e.g. "Partnersync_Key__c" (got {external_id!r})',
+            )
+            external_id = None
+        raw_fields = table.get("fields", {})
+        if not isinstance(raw_fields, dict):
+            self.problem("create.fields", "must be a table of CRM field = registration value")
+            raw_fields = {}
+        fields: dict[str, CreateField] = {}
+        for crm_field, spec in raw_fields.items():
+            key = f"create.fields.{quote_key(crm_field)}"
+            if not _CRM_FIELD.match(crm_field) or "." in crm_field:
+                self.problem(key, "must be a field of the object itself (no relationship path)")
+                continue
+            if crm_field == external_id:
+                self.problem(key, "is the external id: partnersync writes the key there itself")
+                continue
+            if crm_field in outbound:
+                self.problem(key, "is written by [outbound] already (a create writes those too)")
+                continue
+            if isinstance(spec, dict):
+                extra = set(spec) - {"value"}
+                if extra or "value" not in spec:
+                    self.problem(key, 'a table here must be { value = "a constant" }')
+                    continue
+                constant = spec["value"]
+                if not isinstance(constant, str | int | bool) or isinstance(constant, float):
+                    self.problem(
+                        f"{key}.value",
+                        f"must be a string, an integer or true/false (got {constant!r}); "
+                        "write amounts as strings",
+                    )
+                    continue
+                fields[crm_field] = CreateField(crm_field, None, constant=constant)
+                continue
+            kind = CREATE.get(spec) if isinstance(spec, str) else None
+            if kind is None:
+                self.problem(
+                    key,
+                    f"unknown registration value {spec!r} (expected one of: "
+                    f'{", ".join(CREATE)}, or {{ value = "a constant" }})',
+                )
+                continue
+            fields[crm_field] = CreateField(crm_field, spec, kind)
+        if external_id is None:
+            return None
+        known = inbound.get("registration_key")
+        if known is None:
+            inbound["registration_key"] = InboundField("registration_key", external_id, TEXT)
+        elif known.crm_field != external_id:
+            self.problem(
+                "inbound.registration_key",
+                f"must read the [create] external id {external_id!r} (got {known.crm_field!r})",
+            )
+        return CreateSpec(external_id, MappingProxyType(fields))
 
     def _stages(self, inbound: dict[str, InboundField]) -> tuple[frozenset[str], frozenset[str]]:
         table = self.table(self.data, "stages", required=False)

@@ -1,7 +1,8 @@
 """What may stand on the partnersync side of a mapping file, and each value's type.
 
-:data:`INBOUND` lists the partnersync fields a CRM field may feed (``[inbound]``) and
-:data:`OUTBOUND` the partnersync values a CRM field may receive (``[outbound]``); each
+:data:`INBOUND` lists the partnersync fields a CRM field may feed (``[inbound]``),
+:data:`OUTBOUND` the partnersync values a CRM field may receive (``[outbound]``) and
+:data:`CREATE` the registration values a deal created for it may hold (``[create]``); each
 carries its :class:`ValueKind`: how CRM values are coerced, and the closed set of values
 when there is one (registration and payout states, co-sell directions, from
 :mod:`rules.vocabulary`). ``mappings/README.md`` documents both for RevOps.
@@ -16,6 +17,7 @@ from types import MappingProxyType
 from rules.vocabulary import CoSellDirection, PayoutStatus, RegistrationStatus
 
 __all__ = [
+    "CREATE",
     "CRMS",
     "DIRECTIONS",
     "INBOUND",
@@ -64,6 +66,9 @@ INBOUND: Mapping[str, ValueKind] = MappingProxyType(
         "paid_date": DATE,
         "cost": MONEY,
         "modified_by": TEXT,  # who last changed the record: named in drift audits only
+        # The key partnersync wrote on a deal it created for a registration ([create]
+        # external_id, read without being mapped): the deal is linked back by it.
+        "registration_key": TEXT,
     }
 )
 
@@ -82,5 +87,25 @@ OUTBOUND: Mapping[str, ValueKind] = MappingProxyType(
         "payout.amount": MONEY,
         "payout.reference": TEXT,
         "payout.paid_at": DATE,
+    }
+)
+
+#: ``[create.fields]`` source -> its type: the registration a deal is created for. The
+#: create also writes every ``[outbound]`` field, so the new deal shows its registration.
+CREATE: Mapping[str, ValueKind] = MappingProxyType(
+    {
+        "registration.customer_name": TEXT,
+        "registration.customer_domain": TEXT,
+        "registration.amount": MONEY,
+        "registration.currency": TEXT,
+        # The expected close date, else the last protected day (a CRM may require one).
+        "registration.close_date": DATE,
+        "registration.practice": TEXT,
+        "registration.partner_id": TEXT,
+        # The partner's account in this CRM (Salesforce Account id, HubSpot company id),
+        # else its partnersync id: what a partner lookup field takes.
+        "registration.partner_account": TEXT,
+        "registration.id": TEXT,
+        "registration.protected_until": DATE,
     }
 )

@@ -57,3 +57,40 @@ Protected_Until__c = "commission.accrued"
     for line in expected:
         assert any(p.startswith(line) for p in problems), (line, problems)
     assert len(problems) == len(expected)
+
+
+def test_create_problems_against_the_crm_metadata(sandbox_server: SandboxServer) -> None:
+    """A [create] keyed on a field that is no external id, writing a field a create cannot
+    set, a picklist value the CRM lacks, and leaving out what Salesforce requires."""
+    text = """
+crm = "salesforce"
+object = "Opportunity"
+[inbound]
+name = "Name"
+is_won = "IsWon"
+is_closed = "IsClosed"
+[create]
+external_id = "Payout_Reference__c"
+[create.fields]
+Name = "registration.customer_name"
+IsWon = "registration.id"
+StageName = { value = "Dreaming" }
+Amount = "registration.close_date"
+"""
+    sf = SalesforceConnector(
+        SalesforceConfig(instance_url=sandbox_server.url, session_id="sandbox")
+    )
+    problems = [str(p) for p in check_mapping(parse_mapping(text, "m.toml"), sf)]
+    expected = [
+        "m.toml: create.external_id: Payout_Reference__c is not an external-id / unique field",
+        "m.toml: create.fields.IsWon: IsWon cannot be set on create",
+        "m.toml: create.fields.IsWon: IsWon is a boolean field, which cannot hold a partnersync "
+        "text value",
+        "m.toml: create.fields.StageName: StageName has no picklist value 'Dreaming'",
+        "m.toml: create.fields.Amount: Amount is a currency field, which cannot hold a "
+        "partnersync date value",
+        "m.toml: create.fields: Opportunity requires CloseDate on create",
+    ]
+    for line in expected:
+        assert any(p.startswith(line) for p in problems), (line, problems)
+    assert len(problems) == len(expected)

@@ -100,6 +100,36 @@ def test_shipped_mappings_compile(crm: str) -> None:
                      "stages.won: must be a list of stage names", id="stages-not-list"),
         pytest.param("outbound = 3\n" + MINIMAL.replace("[outbound]", ""), "outbound: must be a table",
                      id="outbound-not-table"),
+        pytest.param(MINIMAL + "[create]\n[create.fields]\n",
+                     "create.external_id: must name a unique / external-id field", id="create-no-key"),
+        pytest.param(MINIMAL + '[create]\nexternal_id = "K__c; DROP"\n',
+                     "create.external_id: must name a unique / external-id field",
+                     id="create-hostile-key"),
+        pytest.param(MINIMAL + '[create]\nexternal_id = "K__c"\nupsert = true\n',
+                     "create.upsert: unknown key", id="create-unknown-key"),
+        pytest.param(MINIMAL + '[create]\nexternal_id = "K__c"\nfields = 3\n',
+                     "create.fields: must be a table", id="create-fields-not-table"),
+        pytest.param(MINIMAL + '[create]\nexternal_id = "K__c"\n[create.fields]\nName = "registration.nam"\n',
+                     "create.fields.Name: unknown registration value 'registration.nam' (expected one "
+                     "of: registration.customer_name,", id="create-unknown-source"),
+        pytest.param(MINIMAL + '[create]\nexternal_id = "K__c"\n[create.fields]\nAmount = { value = 1.5 }\n',
+                     "create.fields.Amount.value: must be a string, an integer or true/false (got 1.5)",
+                     id="create-float-constant"),
+        pytest.param(MINIMAL + '[create]\nexternal_id = "K__c"\n[create.fields]\nX__c = { from = "registration.id" }\n',
+                     'create.fields.X__c: a table here must be { value = "a constant" }',
+                     id="create-table-without-value"),
+        pytest.param(MINIMAL + '[create]\nexternal_id = "K__c"\n[create.fields]\nK__c = "registration.id"\n',
+                     "create.fields.K__c: is the external id", id="create-writes-its-key"),
+        pytest.param(MINIMAL + 'R__c = "registration.status"\n[create]\nexternal_id = "K__c"\n'
+                     '[create.fields]\nR__c = "registration.id"\n',
+                     "create.fields.R__c: is written by [outbound] already", id="create-and-outbound"),
+        pytest.param(MINIMAL + '[create]\nexternal_id = "K__c"\n[create.fields]\n"Account.Name" = "registration.id"\n',
+                     'create.fields."Account.Name": must be a field of the object itself',
+                     id="create-relationship"),
+        pytest.param(MINIMAL.replace('name = "Name"', 'name = "Name"\nregistration_key = "Other__c"')
+                     + '[create]\nexternal_id = "K__c"\n',
+                     "inbound.registration_key: must read the [create] external id 'K__c'",
+                     id="create-key-read-elsewhere"),
     ],
 )  # fmt: skip
 def test_malformed_mappings(text: str, problem: str) -> None:
@@ -108,6 +138,28 @@ def test_malformed_mappings(text: str, problem: str) -> None:
         parse_mapping(text, "mappings/test.toml")
     lines = str(info.value).splitlines()
     assert any(line.startswith("mappings/test.toml: ") and problem in line for line in lines), lines
+
+
+def test_create_section_compiles_and_reads_its_key() -> None:
+    """[create] is optional; with it, the mirror reads the external id as registration_key
+    and a new deal's values come from the registration and the constants."""
+    assert parse_mapping(MINIMAL).create is None
+    assert "registration_key" not in parse_mapping(MINIMAL).inbound
+    mapping = parse_mapping(
+        MINIMAL + '[create]\nexternal_id = "K__c"\n[create.fields]\nName = "registration.customer_name"\n'
+        'Amount = "registration.amount"\nCloseDate = "registration.close_date"\n'
+        'StageName = { value = "Prospecting" }\nFlag__c = { value = true }\n'
+    )  # fmt: skip
+    assert mapping.create is not None
+    assert mapping.inbound["registration_key"].crm_field == "K__c"
+    assert "K__c" in mapping.read_fields()
+    values = mapping.create.values({
+        "registration.customer_name": "Initech", "registration.amount": "10.50",
+        "registration.close_date": "2027-01-31",
+    })  # fmt: skip
+    assert values == {"Name": "Initech", "Amount": Decimal("10.50"),
+                      "CloseDate": date(2027, 1, 31), "StageName": "Prospecting",
+                      "Flag__c": True}  # fmt: skip
 
 
 def test_outbound_is_optional() -> None:
