@@ -5,6 +5,8 @@ transaction (``sync.mirror.handlers``); adding a partner calls :func:`link_deals
 deals just linked to it. For each deal:
 
 - a deal that closes moves its live registration to ``won`` / ``lost``;
+- a deal partnersync created for an approved registration (``sync.deal_creates``) is
+  linked to that registration by the key it carries (``registration_key``);
 - a deal that names a partner (``partner_id``, resolved from ``partner_ref``) and was
   never linked to a registration is linked to that partner's live, unlinked registration
   on the same customer, or, with ``[program] register_from_crm``, gets one (``source =
@@ -45,6 +47,7 @@ from rules.registration import (
     same_customer,
 )
 from sync.audit import AuditRow, record_many
+from sync.deal_creates import created_for, mark_found
 from sync.log import get_logger
 from sync.mirror.handlers import PageChanges
 from sync.partners import blocks_for, partner_facts
@@ -72,7 +75,7 @@ _DEAL_COLUMNS = (
     Opportunity.account_name, Opportunity.account_domain, Opportunity.customer_name_key,
     Opportunity.customer_domain_key, Opportunity.partner_id, Opportunity.is_closed,
     Opportunity.is_won, Opportunity.amount, Opportunity.currency, Opportunity.practice,
-    Opportunity.close_date, Opportunity.deleted,
+    Opportunity.close_date, Opportunity.deleted, Opportunity.registration_key,
 )  # fmt: skip
 
 
@@ -96,6 +99,7 @@ class Deal:
     practice: str | None
     close_date: Any
     deleted: bool = False
+    registration_key: str | None = None  # the key of a deal partnersync created
 
 
 def _deals(session: Session, ids: Sequence[int]) -> list[Deal]:
@@ -121,7 +125,10 @@ class RegistrationLinks:
     def __call__(self, session: Session, changes: PageChanges) -> Mapping[str, int]:
         # Only deals that name a partner, or closed ones, can concern a registration; the
         # page's rows say which, without reading the deals back.
-        rows = [r for r in changes.rows if r.get("partner_id") or r.get("is_closed")]
+        rows = [
+            r for r in changes.rows
+            if r.get("partner_id") or r.get("is_closed") or r.get("registration_key")
+        ]  # fmt: skip
         if not rows:
             return {}
         ids = changes.opportunity_ids(session)
@@ -130,7 +137,8 @@ class RegistrationLinks:
                 ids[row["crm_id"]], changes.crm, row["crm_id"], row["name"], row["account_name"],
                 row["account_domain"], row["customer_name_key"], row["customer_domain_key"],
                 row["partner_id"], bool(row["is_closed"]), bool(row["is_won"]), row["amount"],
-                row["currency"], row["practice"], row["close_date"],
+                row["currency"], row["practice"], row["close_date"], False,
+                row.get("registration_key"),
             )
             for row in rows
             if row["crm_id"] in ids
@@ -159,7 +167,9 @@ def link_deals(
 ) -> Counter[str]:
     """Link, register and close ``deals``; counts of what was done."""
     counts: Counter[str] = Counter()
-    deals = [d for d in deals if not d.deleted and (d.partner_id or d.is_closed)]
+    deals = [
+        d for d in deals if not d.deleted and (d.partner_id or d.is_closed or d.registration_key)
+    ]
     if not deals:
         return counts
     run = _Run(session, program, now, actor, counts)
@@ -261,6 +271,7 @@ class _Run:
             ))  # fmt: skip
             for held in live:
                 self._index(held)
+        self._created(deals)
         self.partners = partner_facts(self.session, {d.partner_id for d in deals if d.partner_id})
         self.blocks = [Block(b.kind, b.domain, b.name_key)
                        for b in blocks_for(self.session, domains, names)]  # fmt: skip
@@ -269,6 +280,18 @@ class _Run:
         self.fuzzy_no_domain: defaultdict[str, list[_Held]] = defaultdict(list)
         for word, found in self.fuzzy.items():
             self.fuzzy_no_domain[word] = [h for h in found if not h.claim.domain_key]
+
+    def _created(self, deals: Sequence[Deal]) -> None:
+        """The registrations of the deals partnersync created (by the key they carry)."""
+        self.created: dict[tuple[Crm, str], int] = {}  # (crm, key) -> registration id
+        self.found: defaultdict[Crm, dict[str, str]] = defaultdict(dict)  # key -> crm id
+        for crm in {d.crm for d in deals if d.registration_key}:
+            keys = {d.registration_key for d in deals if d.crm == crm and d.registration_key}
+            for key, registration_id in created_for(self.session, crm, keys).items():
+                self.created[(crm, key)] = registration_id
+        wanted = [i for i in self.created.values() if i not in self.held]
+        if wanted:
+            self._keep(self.session.execute(self._query().where(Registration.id.in_(wanted))))
 
     def _index(self, held: _Held) -> None:
         if held.claim.domain_key:
@@ -371,6 +394,8 @@ class _Run:
         not renewed by a later edit of the deal); one never linked gets one."""
         held = self.by_deal.get(deal.id)
         if held is None:
+            held = self._made_for(deal)
+        if held is None:
             if deal.partner_id is None:
                 return
             held = self._own_claim(deal) or self._register(deal)
@@ -379,25 +404,40 @@ class _Run:
         if deal.is_closed and held.claim.status in LIVE:
             self._close(deal, held)
 
+    def _made_for(self, deal: Deal) -> _Held | None:
+        """The registration partnersync created this deal for, when it has no deal yet."""
+        if not deal.registration_key:
+            return None
+        registration_id = self.created.get((deal.crm, deal.registration_key))
+        held = self.held.get(registration_id or 0)
+        if held is None or held.opportunity_id not in (None, deal.id):
+            return None
+        self.found[deal.crm][deal.registration_key] = deal.crm_id
+        return self._link(deal, held, f"linked to the {deal.crm.value} deal {deal.crm_id} "
+                                      "created for it")  # fmt: skip
+
     def _own_claim(self, deal: Deal) -> _Held | None:
         """The partner's live registration on this customer that no deal holds yet."""
         for held in self._on_customer(deal.name_key, deal.domain_key):
             if held.claim.partner_id == deal.partner_id and held.opportunity_id is None:
-                held.opportunity_id = deal.id
-                if held.row is not None:
-                    held.row["opportunity_id"] = deal.id
-                else:
-                    held.update = {**(held.update or {}), "opportunity_id": deal.id}
-                self.by_deal[deal.id] = held
-                self.audits.append((
-                    held, "link", {},
-                    {"opportunity_id": deal.id, "crm": deal.crm.value, "crm_id": deal.crm_id},
-                    f"linked to the partner's {deal.crm.value} deal {deal.crm_id}",
-                ))  # fmt: skip
-                self.staged[deal.id] = (deal, held)
-                self.counts["linked"] += 1
-                return held
+                return self._link(deal, held, f"linked to the partner's {deal.crm.value} deal "
+                                              f"{deal.crm_id}")  # fmt: skip
         return None
+
+    def _link(self, deal: Deal, held: _Held, why: str) -> _Held:
+        held.opportunity_id = deal.id
+        if held.row is not None:
+            held.row["opportunity_id"] = deal.id
+        else:
+            held.update = {**(held.update or {}), "opportunity_id": deal.id}
+        self.by_deal[deal.id] = held
+        self.audits.append((
+            held, "link", {},
+            {"opportunity_id": deal.id, "crm": deal.crm.value, "crm_id": deal.crm_id}, why,
+        ))  # fmt: skip
+        self.staged[deal.id] = (deal, held)
+        self.counts["linked"] += 1
+        return held
 
     def _register(self, deal: Deal) -> _Held | None:
         """A registration from the deal (``register_from_crm``), through the same rules."""
@@ -485,6 +525,8 @@ class _Run:
         changed deal's CRM fields."""
         real = self._insert_new()
         self._update_changed()
+        for crm, found in self.found.items():
+            mark_found(self.session, crm, found, self.now)
         for *_, after, _reason in self.audits:
             if isinstance(after.get("conflict_with"), int) and after["conflict_with"] < 0:
                 after["conflict_with"] = real[after["conflict_with"]]

@@ -35,6 +35,7 @@ from sync.registrations import RegistrationService
 from sync.settings import Settings, redact_url
 from sync.store import (
     AuditEntry,
+    DealCreate,
     Opportunity,
     Registration,
     current_revision,
@@ -89,6 +90,8 @@ def _on_sandbox(settings: Settings, url: str) -> Settings:
                 update={"base_url": url, "mapping": _mapping(settings.hubspot.mapping)}
             ),
             "sync": settings.sync.model_copy(update={"deletes_check_seconds": 0}),
+            # The story shows a deal created for an approved registration.
+            "program": settings.program.model_copy(update={"create_deals_on_approval": True}),
         }
     )
 
@@ -165,7 +168,7 @@ def _registered(report: PullReport) -> str:
 
 
 def _story(cycle: Cycle, box: Sandbox, echo: Callable[[str], None]) -> tuple[str | None, int]:
-    """Steps 3 to 12; returns the CRM id of the opportunity re-priced in the CRM (if any)
+    """Steps 3 to 13; returns the CRM id of the opportunity re-priced in the CRM (if any)
     and the number of the registration that expired."""
     _partners(cycle, box, echo)
     for link in cycle:
@@ -248,7 +251,38 @@ def _story(cycle: Cycle, box: Sandbox, echo: Callable[[str], None]) -> tuple[str
         f"12. expire-due as of {day_after}: {len(ended):,} protection(s) ended, ACME's on "
         f"Globex Industries among them; after a push the CRM shows {now_shows}"
     )
+    _created(cycle, regs, box, echo)
     return repriced, approved["id"]
+
+
+def _created(
+    cycle: Cycle, regs: RegistrationService, box: Sandbox, echo: Callable[[str], None]
+) -> None:
+    """A registration with no deal in the CRM: approved, the push creates the deal."""
+    submitted = regs.submit(partner_id="ACME", customer_name="Initech", actor="demo:partner",
+                            customer_domain="initech.com", amount="36000",
+                            currency="USD")  # fmt: skip
+    regs.approve(submitted["id"], actor="demo:partner-manager")
+    with cycle.factory() as session:
+        create = session.scalar(
+            select(DealCreate).where(DealCreate.registration_id == submitted["id"])
+        )
+    if create is None:
+        return
+    link = next(link for link in cycle if link.connector.crm == create.crm.value)
+    pushed = cycle.push(link)
+    cycle.pull(link)
+    with cycle.factory() as session:
+        made = session.get(DealCreate, create.id)
+        deal = session.scalar(select(Opportunity).where(Opportunity.registration_key == create.key))
+    linked = regs.get(submitted["id"])["opportunity_id"]
+    where = f"{create.crm.value} deal {made.crm_id}" if made is not None else "a deal"
+    echo(
+        f"13. ACME registered Initech, which the CRM had no deal for; once approved, the push "
+        f"created {where} ({pushed.creates.created} create, keyed {create.key} so a retried "
+        f"push finds it instead of making a second) and the next pull linked it back"
+        + (" to the registration" if deal is not None and linked == deal.id else "")
+    )
 
 
 def _editor(cycle: Cycle) -> str:
@@ -278,9 +312,9 @@ def _summary(cycle: Cycle, repriced: str | None, expired: int, echo: Callable[[s
             .where(AuditEntry.action == "crm_drift")
             .order_by(AuditEntry.id.desc())
         ).first()
-    line = f"13. the store mirrors {total:,} deals ({live:,} live), {registrations:,} registrations"
+    line = f"14. the store mirrors {total:,} deals ({live:,} live), {registrations:,} registrations"
     echo(line + (f"; the re-priced one reads {amount}" if amount is not None else ""))
     if drift is not None:
-        echo(f"14. audit: {drift.reason}")
+        echo(f"15. audit: {drift.reason}")
     echo(f"    `partnersync registrations show {expired}` explains one registration, "
          f"`partnersync deals show CRM_ID` one deal")  # fmt: skip

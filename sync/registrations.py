@@ -10,7 +10,8 @@ one holder.
 
 A registration is linked to the partner's mirrored deal on the same customer when there
 is one (at submission, or later by the mirror: ``sync.deal_links``); the deal's CRM
-fields then show the registration.
+fields then show the registration. With ``[program] create_deals_on_approval``, an
+approved registration with no deal gets one created in the CRM (``sync.deal_creates``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from rules.registration import (
     withdraw,
 )
 from rules.registration import IllegalTransition as _Illegal
+from sync.deal_creates import queue_create
 from sync.program import (
     Conflict,
     NotFound,
@@ -67,6 +69,7 @@ from sync.settings import ProgramSettings
 from sync.store import (
     AuditEntity,
     AuditEntry,
+    DealCreate,
     Opportunity,
     Partner,
     Registration,
@@ -123,6 +126,7 @@ class RegistrationService:
             write_tokens(session, [registration])
             registration.opportunity_id = self._deal_for(session, registration)
             self._write_submission(session, registration, decision, actor, now)
+            queue_create(session, registration, self.program, actor=actor, now=now)
             return view(registration)
 
     def check(
@@ -248,6 +252,7 @@ class RegistrationService:
                     target = self._load(session, change.claim_id)
                     apply_change(session, target, change, actor=actor, now=now,
                                  note=note if target.id == first.id else None)  # fmt: skip
+                queue_create(session, first, self.program, actor=actor, now=now)
             return view(first)
 
     def _tiered(self, session: Session, registration: Registration) -> Any:
@@ -383,7 +388,8 @@ class RegistrationService:
 
     def show(self, registration_id: int) -> dict[str, Any]:
         """The registration explained: its customer keys, what matched when it was
-        submitted, the live claims on its customer now, the linked deal, the audit trail."""
+        submitted, the live claims on its customer now, the linked deal, the deal created
+        for it (if any), the audit trail."""
         with self.factory() as session:
             registration = self._load(session, registration_id)
             trail = session.scalars(
@@ -406,6 +412,9 @@ class RegistrationService:
                 session.get(Opportunity, registration.opportunity_id)
                 if registration.opportunity_id else None
             )  # fmt: skip
+            create = session.scalar(
+                select(DealCreate).where(DealCreate.registration_id == registration.id)
+            )
             return {
                 **view(registration),
                 "customer_name_key": registration.customer_name_key,
@@ -418,6 +427,12 @@ class RegistrationService:
                 "deal": None if deal is None else {
                     "crm": deal.crm.value, "crm_id": deal.crm_id, "name": deal.name,
                     "stage": deal.stage, "is_closed": deal.is_closed, "is_won": deal.is_won,
+                },
+                "deal_create": None if create is None else {
+                    "crm": create.crm.value, "status": create.status.value,
+                    "crm_id": create.crm_id, "key": create.key,
+                    "error": create.last_error_code and
+                    f"{create.last_error_code}: {create.last_error_message}",
                 },
                 "audit": [
                     {"at": e.at, "actor": e.actor, "action": e.action, "before": e.before,

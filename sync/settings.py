@@ -177,6 +177,9 @@ class ProgramSettings(_Section):
     fuzzy_threshold: int = Field(default=90, ge=0, le=100)
     practices: list[str] = Field(default_factory=list)
     create_deals_on_approval: bool = False
+    #: Where those deals are created: "" (the CRM the partner has an account / company
+    #: in, Salesforce when both), "salesforce" or "hubspot".
+    create_deals_in: Literal["", "salesforce", "hubspot"] = ""
 
     @field_validator("protection_days")
     @classmethod

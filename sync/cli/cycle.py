@@ -22,7 +22,7 @@ __all__: list[str] = []
 #: Columns of the reports a narrow terminal may leave out, least useful first.
 OPTIONAL = {
     "pull": ("object", "quarantine_reasons", "released", "full", "pages", "unchanged"),
-    "push": ("rejections", "considered", "unchanged", "retry"),
+    "push": ("rejections", "considered", "unchanged", "retry", "deals_created"),
 }
 
 
@@ -73,6 +73,7 @@ def push_command(
 
     from sync.cycle import Cycle
     from sync.store import Crm
+    from sync.writeback.creates import create_status
     from sync.writeback.preview import outbox_status
     from sync.writeback.push import reopen_rejected
 
@@ -82,8 +83,11 @@ def push_command(
     crms = [Crm(link.connector.crm) for link in cycle]
     if status:
         counts, attention = outbox_status(cycle.factory, crms, now=datetime.now(UTC))
-        titles = {"queue": "write-back queue", "attention": "rejected and retrying"}
-        echo_sections([("queue", counts), ("attention", attention)], fmt, titles=titles)
+        creates = create_status(cycle.factory, crms)
+        titles = {"queue": "write-back queue", "attention": "rejected and retrying",
+                  "creates": "deals to create"}  # fmt: skip
+        echo_sections([("queue", counts), ("attention", attention), ("creates", creates)], fmt,
+                      titles=titles)  # fmt: skip
         return
     if retry_rejected:
         for crm_name in crms:
@@ -105,3 +109,10 @@ def _warn_rejections(pushes: list[Any]) -> None:
                 f"{report.crm}: {count} write(s) rejected: {code} (see: partnersync push --status)",
                 err=True,
             )
+        creates = report.creates
+        if creates.rejected:
+            typer.echo(f"{report.crm}: {creates.rejected} deal create(s) rejected (see: "
+                       "partnersync push --status)", err=True)  # fmt: skip
+        if creates.waiting:
+            typer.echo(f"{report.crm}: {creates.waiting} deal create(s) waiting: the mapping "
+                       "has no [create] section", err=True)  # fmt: skip

@@ -33,7 +33,7 @@ __all__ = ["PageWriter", "PartnerIndex", "Prepared", "prepare"]
 _MIRRORED = (
     "name", "account_name", "account_domain", "amount", "currency", "stage", "is_closed",
     "is_won", "close_date", "practice", "direction", "partner_ref", "paid_amount",
-    "paid_date", "cost",
+    "paid_date", "cost", "registration_key",
 )  # fmt: skip
 
 

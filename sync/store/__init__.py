@@ -31,9 +31,10 @@ from rules.vocabulary import (
     RuleBasis,
 )
 from sync.store.db import make_engine, redact, session_factory, transaction
-from sync.store.enums import ApiKeyRole, AuditEntity, Crm, OutboxStatus
+from sync.store.enums import ApiKeyRole, AuditEntity, Crm, DealCreateStatus, OutboxStatus
 from sync.store.errors import AppendOnlyViolation, SchemaOutOfDate, StoreError, StoreUnavailable
 from sync.store.models import (
+    OPEN_CREATE_STATUSES,
     OPEN_OUTBOX_STATUSES,
     Agreement,
     AgreementRule,
@@ -41,6 +42,7 @@ from sync.store.models import (
     AuditEntry,
     Base,
     BlockedAccount,
+    DealCreate,
     LedgerEntry,
     Opportunity,
     OutboxEntry,
@@ -55,6 +57,7 @@ from sync.store.models import (
 from sync.store.schema import current_revision, ensure_schema, head_revision, upgrade
 
 __all__ = [
+    "OPEN_CREATE_STATUSES",
     "OPEN_OUTBOX_STATUSES",
     "AccrualTrigger",
     "Agreement",
@@ -69,6 +72,8 @@ __all__ = [
     "BlockedAccount",
     "CoSellDirection",
     "Crm",
+    "DealCreate",
+    "DealCreateStatus",
     "LedgerEntry",
     "LedgerKind",
     "MoneyFlow",

@@ -14,6 +14,7 @@ __all__ = [
     "ApiKeyRole",
     "AuditEntity",
     "Crm",
+    "DealCreateStatus",
     "OutboxStatus",
 ]
 
@@ -53,3 +54,13 @@ class AuditEntity(StrEnum):
     AGREEMENT_RULE = "agreement_rule"
     LEDGER_ENTRY = "ledger_entry"
     PAYOUT = "payout"
+
+
+class DealCreateStatus(StrEnum):
+    """The states of a deal to create in the CRM for an approved registration."""
+
+    PENDING = "pending"
+    RETRY = "retry"  # a transient failure; tried again at ``next_attempt_at``
+    CREATED = "created"  # the CRM holds the deal (``crm_id``)
+    REJECTED = "rejected"  # the CRM refused it; kept with the error
+    CANCELLED = "cancelled"  # not needed any more: the registration ended or has a deal

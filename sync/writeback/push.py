@@ -16,21 +16,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import CrmConnector, RecordUpdate, WriteOutcome, WriteResult
-from connectors.errors import (
-    AuthExpired,
-    ConfigurationError,
-    CrmError,
-    QuotaExhausted,
-    RateLimited,
-    Transient,
-)
+from connectors.errors import CrmError
 from sync.audit import record
 from sync.log import get_logger
 from sync.mapping import CompiledMapping, crm_targets
@@ -43,7 +36,9 @@ from sync.store import (
     OutboxStatus,
     transaction,
 )
+from sync.writeback.creates import CreateReport, push_creates
 from sync.writeback.outbox import stage
+from sync.writeback.sending import STOPS, backoff, guarded
 
 __all__ = ["PlannedWrite", "PushReport", "plan_writes", "push", "reopen_rejected"]
 
@@ -51,8 +46,6 @@ log = get_logger("sync.writeback.push")
 
 #: Outbox rows read per round (sent in API-sized batches, ``concurrency`` at a time).
 ROUND_ROWS = 2_000
-RETRY_BASE = timedelta(seconds=30)
-RETRY_MAX = timedelta(hours=1)
 
 
 @dataclass
@@ -69,10 +62,14 @@ class PushReport:
     api_calls: int = 0
     seconds: float = 0.0
     rejections: dict[str, int] = field(default_factory=dict)
+    #: Deals created for approved registrations (``sync.writeback.creates``).
+    creates: CreateReport = field(default_factory=CreateReport)
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
         data["seconds"] = round(self.seconds, 2)
+        creates = data.pop("creates")
+        data["deals_created"] = creates.created + creates.found
         return data
 
 
@@ -130,30 +127,9 @@ def due_entries(
     return list(session.execute(query).tuples())
 
 
-def _backoff(attempts: int) -> timedelta:
-    delay: timedelta = RETRY_BASE * (2 ** max(attempts - 1, 0))
-    return min(delay, RETRY_MAX)
-
-
 def _send(connector: CrmConnector, chunk: Sequence[RecordUpdate]) -> list[WriteResult]:
-    """One API-sized batch; a failure of the whole request becomes each record's result.
-
-    Transient trouble and rate limits that outlasted the connector's own retries mean
-    "later"; the CRM refusing the request itself (not one record) rejects each record with
-    its code and message. Configuration and authentication errors, and a spent daily API
-    allocation, stop the push.
-    """
-    try:
-        return connector.update(chunk)
-    except (ConfigurationError, AuthExpired, QuotaExhausted):
-        raise
-    except (Transient, RateLimited) as exc:
-        outcome, code = WriteOutcome.RETRY, exc.code or type(exc).__name__
-        message = str(exc)
-    except CrmError as exc:
-        outcome, code = WriteOutcome.REJECTED, exc.code or "REQUEST_REFUSED"
-        message = str(exc)
-    return [WriteResult(u.id, outcome, code=code, message=message) for u in chunk]
+    """One API-sized batch; a failure of the whole request becomes each record's result."""
+    return guarded(lambda: connector.update(chunk), [u.id for u in chunk])
 
 
 def _send_all(
@@ -181,7 +157,7 @@ def _send_all(
         for future in done:
             try:
                 results.update((r.id, r) for r in future.result())
-            except (ConfigurationError, AuthExpired, QuotaExhausted) as exc:
+            except STOPS as exc:
                 stopped = stopped or exc
 
 
@@ -194,7 +170,8 @@ def push(
     round_rows: int = ROUND_ROWS,
     concurrency: int = 1,
 ) -> PushReport:
-    """Drain the open outbox rows of ``connector``'s CRM that are due now.
+    """Drain the open outbox rows of ``connector``'s CRM that are due now, after sending
+    its queued deal creates (``sync.writeback.creates``).
 
     Each round reads up to ``round_rows`` rows, sends the records with something to change
     in batches of the API maximum (``concurrency`` requests in flight), and records every
@@ -208,6 +185,11 @@ def push(
     size = connector.write_batch_size
     last_id = 0
     workers = max(concurrency, 1)
+    try:
+        report.creates = push_creates(factory, connector, mapping, clock=clock)
+    except STOPS:
+        report.api_calls = connector.calls - calls_before
+        raise
     with ThreadPoolExecutor(workers, thread_name_prefix="push") as pool:
         while True:
             now = clock()
@@ -360,6 +342,6 @@ def reopen_rejected(factory: sessionmaker[Session], crm: Crm, *, actor: str = "c
 def _retry(entry: OutboxEntry, now: datetime, code: str, message: str) -> None:
     entry.status = OutboxStatus.RETRY
     entry.attempts += 1
-    entry.next_attempt_at = now + _backoff(entry.attempts)
+    entry.next_attempt_at = now + backoff(entry.attempts)
     entry.last_error_code = code
     entry.last_error_message = message[:2000]

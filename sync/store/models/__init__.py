@@ -13,10 +13,16 @@ from sync.store.models.crm import (
 )
 from sync.store.models.money import Agreement, AgreementRule, LedgerEntry, Payout, PayoutEntry
 from sync.store.models.partners import ApiKey, BlockedAccount, Partner
-from sync.store.models.registrations import Registration, RegistrationToken
+from sync.store.models.registrations import (
+    OPEN_CREATE_STATUSES,
+    DealCreate,
+    Registration,
+    RegistrationToken,
+)
 
 __all__ = [
     "NAMING_CONVENTION",
+    "OPEN_CREATE_STATUSES",
     "OPEN_OUTBOX_STATUSES",
     "Agreement",
     "AgreementRule",
@@ -24,6 +30,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "BlockedAccount",
+    "DealCreate",
     "LedgerEntry",
     "Opportunity",
     "OutboxEntry",

@@ -53,13 +53,15 @@ class Opportunity(Base):
     """A CRM opportunity (Salesforce ``Opportunity``, HubSpot deal), as last mirrored.
 
     ``partner_ref`` is the raw partner value the CRM holds; ``partner_id`` the partner it
-    resolved to, if any. ``customer_name_key``/``customer_domain_key`` are the normalised
-    customer keys (``rules.matching``) used to match registrations. ``amount``,
-    ``paid_amount`` and ``cost`` are in ``currency``. ``crm_values`` holds, by CRM field
-    name, the last value of each outbound-mapped field as read from or written to the CRM
-    (money as text): the push compares with it to send only differences and to recognise
-    its own writes coming back. A record deleted or archived in the CRM keeps its row with
-    ``deleted`` set, so ledger rows keep pointing at it.
+    resolved to, if any. ``registration_key`` is the key partnersync wrote on a deal it
+    created for a registration (``DealCreate.key``). ``customer_name_key`` and
+    ``customer_domain_key`` are the normalised customer keys (``rules.matching``) used to
+    match registrations. ``amount``, ``paid_amount`` and ``cost`` are in ``currency``.
+    ``crm_values`` holds, by CRM field name, the last value of each outbound-mapped field
+    as read from or written to the CRM (money as text): the push compares with it to send
+    only differences and to recognise its own writes coming back. A record deleted or
+    archived in the CRM keeps its row with ``deleted`` set, so ledger rows keep pointing
+    at it.
     """
 
     __tablename__ = "opportunities"
@@ -75,6 +77,7 @@ class Opportunity(Base):
         Index("ix_opportunities_partner_ref", "partner_ref"),
         Index("ix_opportunities_customer_domain_key", "customer_domain_key"),
         Index("ix_opportunities_customer_name_key", "customer_name_key"),
+        Index("ix_opportunities_registration_key", "registration_key"),
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
@@ -100,6 +103,7 @@ class Opportunity(Base):
     paid_amount: Mapped[Decimal | None] = mapped_column(MONEY)
     paid_date: Mapped[date | None]
     cost: Mapped[Decimal | None] = mapped_column(MONEY)
+    registration_key: Mapped[str | None] = mapped_column(String(80))
     crm_modified_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

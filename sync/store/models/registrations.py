@@ -10,6 +10,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from rules.vocabulary import RegistrationSource, RegistrationStatus
+from sync.store.enums import Crm, DealCreateStatus
 from sync.store.models.base import Base
 from sync.store.types import ID, MONEY, CurrencyCode, UTCDateTime, enum_type, utcnow
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from sync.store.models.crm import Opportunity
     from sync.store.models.partners import Partner
 
-__all__ = ["Registration", "RegistrationToken"]
+__all__ = ["OPEN_CREATE_STATUSES", "DealCreate", "Registration", "RegistrationToken"]
 
 _APPROVED = text("status = 'approved'")
 
@@ -112,3 +113,44 @@ class RegistrationToken(Base):
     registration_id: Mapped[int] = mapped_column(
         ID, ForeignKey("registrations.id"), primary_key=True, index=True
     )
+
+
+#: Deal creates still to be sent.
+OPEN_CREATE_STATUSES: tuple[DealCreateStatus, ...] = (
+    DealCreateStatus.PENDING,
+    DealCreateStatus.RETRY,
+)
+
+
+class DealCreate(Base):
+    """A deal to create in ``crm`` for an approved registration that has none
+    (``[program] create_deals_on_approval``), and what became of it.
+
+    ``key`` is written to the mapping's ``[create] external_id`` field and the create is
+    an upsert on it: sent again after a crash, it finds the deal it made instead of making
+    a second. The mirror reads the field back (``Opportunity.registration_key``) and links
+    the deal to the registration by it. One row per registration, ever.
+    """
+
+    __tablename__ = "deal_creates"
+    __table_args__ = (
+        Index("ix_deal_creates_crm_status_next_attempt_at", "crm", "status", "next_attempt_at"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+    )
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    registration_id: Mapped[int] = mapped_column(ID, ForeignKey("registrations.id"), unique=True)
+    crm: Mapped[Crm] = mapped_column(enum_type(Crm, "crm"))
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    status: Mapped[DealCreateStatus] = mapped_column(
+        enum_type(DealCreateStatus, "status"), default=DealCreateStatus.PENDING
+    )
+    crm_id: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error_code: Mapped[str | None] = mapped_column(String(100))
+    last_error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    registration: Mapped[Registration] = relationship()

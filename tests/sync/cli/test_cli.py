@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -106,6 +107,12 @@ def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
     assert "BLUEFIN's turned conflict (conflict, held by registration" in result.stdout
     assert "the CRM shows ACME's deal Approved, BLUEFIN's Conflict (held by ACME)" in result.stdout
     assert "after a push the CRM shows Expired" in result.stdout
+    assert re.search(
+        r"the push created salesforce deal \w+ \(1 create, keyed ps-\d+-[0-9a-f]+ "
+        r"so a retried push finds it .*\) and the next pull linked it back to the "
+        r"registration",
+        result.stdout,
+    ), result.stdout
 
 
 def test_sandbox_command_serves_seeded_data(tmp_path: Path) -> None:
