@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from rules.matching import close_names, name_tokens
@@ -69,6 +69,8 @@ from sync.writeback.outbox import Staged, stage_many
 __all__ = ["Deal", "RegistrationLinks", "link_deals", "registration_links"]
 
 log = get_logger("sync.deal_links")
+#: Open direct deals looked at per customer key (the audit names up to five).
+DIRECT_PER_KEY = 5
 _LIVE = tuple(LIVE)
 _DEAL_COLUMNS = (
     Opportunity.id, Opportunity.crm, Opportunity.crm_id, Opportunity.name,
@@ -263,11 +265,25 @@ class _Run:
             keyed.append(Registration.customer_domain_key.in_(domains))
         if names:
             keyed.append(Registration.customer_name_key.in_(names))
+        # The live claims a deal's registration is decided on: the approved ones on its
+        # customer (conflict) and its own partner's (duplicate, or the one to link);
+        # other partners' pending and held claims change nothing for it.
         self.claims: dict[str, list[_Held]] = defaultdict(list)  # by customer key
         if keyed:
+            own = []
+            for column, attribute in (
+                (Registration.customer_domain_key, "domain_key"),
+                (Registration.customer_name_key, "name_key"),
+            ):
+                pairs = {(d.partner_id, getattr(d, attribute)) for d in deals
+                         if d.partner_id and getattr(d, attribute)}  # fmt: skip
+                if pairs:
+                    own.append(tuple_(Registration.partner_id, column).in_(sorted(pairs)))
             live = self._keep(self.session.execute(
-                self._query().where(or_(*keyed), Registration.status.in_(_LIVE))
-                .order_by(Registration.id)
+                self._query().where(
+                    or_(*keyed), Registration.status.in_(_LIVE),
+                    or_(Registration.status == RegistrationStatus.APPROVED, *own),
+                ).order_by(Registration.id)
             ))  # fmt: skip
             for held in live:
                 self._index(held)
@@ -275,7 +291,7 @@ class _Run:
         self.partners = partner_facts(self.session, {d.partner_id for d in deals if d.partner_id})
         self.blocks = [Block(b.kind, b.domain, b.name_key)
                        for b in blocks_for(self.session, domains, names)]  # fmt: skip
-        self.direct = self._direct_deals(names, domains)
+        self.direct = self._direct_deals(deals)
         self.fuzzy = self._fuzzy_candidates(deals)
         self.fuzzy_no_domain: defaultdict[str, list[_Held]] = defaultdict(list)
         for word, found in self.fuzzy.items():
@@ -306,30 +322,48 @@ class _Run:
                     seen[held.claim.id] = held
         return [h for h in seen.values() if same_customer(name_key, domain_key, h.claim)]
 
-    def _direct_deals(self, names: set[str], domains: set[str]) -> dict[str, list[Deal]]:
-        """Open deals with no partner on the batch's customers, by customer key."""
-        keyed = []
-        if domains:
-            keyed.append(Opportunity.customer_domain_key.in_(domains))
-        if names:
-            keyed.append(Opportunity.customer_name_key.in_(names))
-        if not keyed:
-            return {}
-        rows = self.session.execute(
-            select(*_DEAL_COLUMNS).where(
-                or_(*keyed),
+    def _direct_deals(self, deals: Sequence[Deal]) -> dict[str, list[Deal]]:
+        """Open deals with no partner on the batch's customers, by customer key: the first
+        five of each key that can be the same customer (a rule needs one; the audit names
+        five). By name, a deal with a domain can only be the customer of one without."""
+        domains = {d.domain_key for d in deals if d.domain_key}
+        names_any = {d.name_key for d in deals if d.name_key and not d.domain_key}
+        names_open = {d.name_key for d in deals if d.name_key and d.domain_key}
+        by_key: dict[str, list[Deal]] = defaultdict(list)
+        for column, keys, prefix, no_domain, index in (
+            (Opportunity.customer_domain_key, domains, "", False, "domain"),
+            (Opportunity.customer_name_key, names_any, "name:", False, "name"),
+            (Opportunity.customer_name_key, names_open, "name:", True, "name"),
+        ):
+            if not keys:
+                continue
+            conditions = [
+                column.in_(keys),
                 Opportunity.partner_id.is_(None),
                 Opportunity.partner_ref.is_(None),
                 Opportunity.is_closed.is_(False),
                 Opportunity.deleted.is_(False),
+            ]
+            if no_domain:
+                conditions.append(Opportunity.customer_domain_key.is_(None))
+            # Ranked on the partial index alone; only the first few rows are read.
+            rank = func.row_number().over(partition_by=column, order_by=Opportunity.id)
+            ranked = (
+                select(Opportunity.id, rank.label("rank"))
+                .where(*conditions)
+                .with_hint(
+                    Opportunity, f"INDEXED BY ix_opportunities_open_direct_{index}", "sqlite"
+                )
+                .subquery()
             )
-        )
-        by_key: dict[str, list[Deal]] = defaultdict(list)
-        for deal in (Deal(*row) for row in rows):
-            if deal.domain_key:
-                by_key[deal.domain_key].append(deal)
-            if deal.name_key:
-                by_key[f"name:{deal.name_key}"].append(deal)
+            rows = self.session.execute(
+                select(*_DEAL_COLUMNS)
+                .join(ranked, ranked.c.id == Opportunity.id)
+                .where(ranked.c.rank <= DIRECT_PER_KEY)
+            )
+            for deal in (Deal(*row) for row in rows):
+                key = deal.domain_key if prefix == "" else deal.name_key
+                by_key[f"{prefix}{key}"].append(deal)
         return by_key
 
     def _direct_on(self, deal: Deal) -> tuple[DirectDeal, ...]:

@@ -49,6 +49,18 @@ _OPEN_OUTBOX = text(
 )
 
 
+#: Open deals with no partner on them ("direct deals"), written as the queries write it so
+#: SQLite's planner sees the partial indexes apply.
+_OPEN_DIRECT = {
+    "sqlite": text(
+        "partner_id IS NULL AND partner_ref IS NULL AND is_closed IS 0 AND deleted IS 0"
+    ),
+    "postgresql": text(
+        "partner_id IS NULL AND partner_ref IS NULL AND is_closed IS false AND deleted IS false"
+    ),
+}
+
+
 class Opportunity(Base):
     """A CRM opportunity (Salesforce ``Opportunity``, HubSpot deal), as last mirrored.
 
@@ -78,6 +90,19 @@ class Opportunity(Base):
         Index("ix_opportunities_customer_domain_key", "customer_domain_key"),
         Index("ix_opportunities_customer_name_key", "customer_name_key"),
         Index("ix_opportunities_registration_key", "registration_key"),
+        # A registration's channel-conflict check reads the open direct deals of a customer.
+        Index(
+            "ix_opportunities_open_direct_domain",
+            "customer_domain_key",
+            sqlite_where=_OPEN_DIRECT["sqlite"],
+            postgresql_where=_OPEN_DIRECT["postgresql"],
+        ),
+        Index(
+            "ix_opportunities_open_direct_name",
+            "customer_name_key",
+            sqlite_where=_OPEN_DIRECT["sqlite"],
+            postgresql_where=_OPEN_DIRECT["postgresql"],
+        ),
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)

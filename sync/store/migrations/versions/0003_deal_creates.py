@@ -9,7 +9,10 @@ Create Date: 2026-12-03
   ``[create] external_id`` field (the create is an upsert on it, so a retry never makes a
   second deal), the state of the send and the new deal's id;
 - ``opportunities.registration_key``: that key as the mirror reads it back, indexed, so a
-  created deal is linked to its registration by it.
+  created deal is linked to its registration by it;
+- partial indexes on the customer keys of open deals with no partner ("direct deals"):
+  the channel-conflict check of a registration reads a few of them per customer instead
+  of every deal the customer ever had.
 """
 
 from __future__ import annotations
@@ -34,12 +37,28 @@ def _one_of(column: str, values: Sequence[str]) -> sa.CheckConstraint:
     return sa.CheckConstraint(f'"{column}" IN ({listed})', name=op.f(f"ck_deal_creates_{column}"))
 
 
+OPEN_DIRECT_SQLITE = sa.text(
+    "partner_id IS NULL AND partner_ref IS NULL AND is_closed IS 0 AND deleted IS 0"
+)
+OPEN_DIRECT_POSTGRESQL = sa.text(
+    "partner_id IS NULL AND partner_ref IS NULL AND is_closed IS false AND deleted IS false"
+)
+
+
 def upgrade() -> None:
     with op.batch_alter_table("opportunities") as table:
         table.add_column(sa.Column("registration_key", sa.String(80), nullable=True))
     op.create_index(
         op.f("ix_opportunities_registration_key"), "opportunities", ["registration_key"]
     )
+    for name, column in (("domain", "customer_domain_key"), ("name", "customer_name_key")):
+        op.create_index(
+            op.f(f"ix_opportunities_open_direct_{name}"),
+            "opportunities",
+            [column],
+            sqlite_where=OPEN_DIRECT_SQLITE,
+            postgresql_where=OPEN_DIRECT_POSTGRESQL,
+        )
     op.create_table(
         "deal_creates",
         sa.Column("id", ID, nullable=False),
@@ -75,6 +94,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("deal_creates")
+    for name in ("domain", "name"):
+        op.drop_index(op.f(f"ix_opportunities_open_direct_{name}"), table_name="opportunities")
     op.drop_index(op.f("ix_opportunities_registration_key"), table_name="opportunities")
     with op.batch_alter_table("opportunities") as table:
         table.drop_column("registration_key")

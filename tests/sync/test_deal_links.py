@@ -1,0 +1,109 @@
+"""Deals registered from the CRM in batches (``sync.deal_links.link_deals``), on SQLite and
+PostgreSQL: the facts a batch looks up together give the same decisions as one submission."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from sync.deal_links import _deals, link_deals
+from sync.partners import PartnerInput, add_partner
+from sync.registrations import RegistrationService
+from sync.settings import ProgramSettings
+from sync.store import Crm, Opportunity, Registration, transaction
+
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+PROGRAM = ProgramSettings(fuzzy_threshold=0)
+
+
+def deal(number: int, name: str, domain: str | None, partner: str | None) -> Opportunity:
+    from rules.matching import domain_key, name_key
+
+    return Opportunity(
+        crm=Crm.SALESFORCE, crm_id=f"006X{number:05d}", name=f"{name} deal", account_name=name,
+        account_domain=domain, customer_name_key=name_key(name),
+        customer_domain_key=domain_key(domain), partner_ref=partner, partner_id=partner,
+        crm_modified_at=NOW, crm_values={},
+    )  # fmt: skip
+
+
+def register(store: sessionmaker[Session], opportunities: Sequence[Opportunity]) -> list[Any]:
+    """Store the deals, register the partner ones in one batch; their registrations."""
+    with transaction(store) as session:
+        session.add_all(opportunities)
+        session.flush()
+        ids = [o.id for o in opportunities if o.partner_id]
+        link_deals(session, _deals(session, ids), PROGRAM, NOW, actor="crm:salesforce")
+    with store() as session:
+        rows = session.execute(
+            select(Registration.opportunity_id, Registration.status, Registration.reason)
+        ).all()
+        by_deal = {r.opportunity_id: (r.status.value, r.reason) for r in rows}
+        return [by_deal.get(i) for i in ids]
+
+
+@pytest.fixture
+def partners(store: sessionmaker[Session]) -> sessionmaker[Session]:
+    for partner_id in ("ACME", "INITECH"):
+        add_partner(store, PartnerInput(partner_id, partner_id.title(), "gold"), PROGRAM,
+                    actor="test")  # fmt: skip
+    return store
+
+
+@pytest.mark.parametrize(
+    ("direct", "partner_deal", "outcome"),
+    [
+        pytest.param([("Globex", "globex.com")], ("Globex", "www.globex.com"),
+                     ("conflict", "channel_conflict"), id="same-domain"),
+        pytest.param([("Globex", "globex.com")], ("Globex Inc", None),
+                     ("conflict", "channel_conflict"), id="no-domain-on-the-partner-deal"),
+        pytest.param([("Globex", None)], ("Globex", "globex.com"),
+                     ("conflict", "channel_conflict"), id="no-domain-on-the-direct-deal"),
+        pytest.param([("Globex", "globex.de")], ("Globex", "globex.com"), ("pending", None),
+                     id="same-name-other-domain"),
+        pytest.param([("Globex", f"globex{n}.de") for n in range(8)] + [("Globex", None)],
+                     ("Globex", "globex.com"), ("conflict", "channel_conflict"),
+                     id="the-one-without-domain-among-many-with-others"),
+    ],
+)  # fmt: skip
+def test_direct_deals_found_by_the_batch(
+    partners: sessionmaker[Session],
+    direct: list[tuple[str, str | None]],
+    partner_deal: tuple[str, str | None],
+    outcome: tuple[str, str | None],
+) -> None:
+    rows = [deal(n, name, domain, None) for n, (name, domain) in enumerate(direct)]
+    rows.append(deal(99, *partner_deal, "ACME"))
+    assert register(partners, rows) == [outcome]
+
+
+def test_claims_the_batch_decides_on(partners: sessionmaker[Session]) -> None:
+    """A rival's pending claim changes nothing, its approved one is a conflict, the
+    partner's own live claim is linked (not a duplicate), a second deal of the partner on
+    that customer is a duplicate; one batch sees what the deals before it decided."""
+    regs = RegistrationService(partners, PROGRAM, clock=lambda: NOW)
+    regs.submit(partner_id="INITECH", customer_name="Pending Co", customer_domain="pending.com",
+                actor="cli")  # fmt: skip
+    held = regs.submit(partner_id="INITECH", customer_name="Held Co", customer_domain="held.com",
+                       actor="cli")  # fmt: skip
+    regs.approve(held["id"], actor="manager")
+    own = regs.submit(partner_id="ACME", customer_name="Own Co", customer_domain="own.com",
+                      actor="cli")  # fmt: skip
+    outcomes = register(partners, [
+        deal(1, "Pending Co", "pending.com", "ACME"),
+        deal(2, "Held Co", "held.com", "ACME"),
+        deal(3, "Own Co", "own.com", "ACME"),
+        deal(4, "New Co", "new.com", "ACME"),
+        deal(5, "New Co", "new.com", "ACME"),
+    ])  # fmt: skip
+    assert outcomes[0] == ("pending", None)
+    assert outcomes[1] == ("conflict", "conflict")
+    assert outcomes[2] == ("pending", None)
+    assert regs.get(own["id"])["opportunity_id"] is not None
+    assert outcomes[3] == ("pending", None)
+    assert outcomes[4] == ("rejected", "duplicate")
