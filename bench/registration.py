@@ -147,6 +147,7 @@ SYLLABLES = tuple(
 FORMS = ("", "", " Inc", " Ltd", " GmbH", " SA", " LLC", " plc")
 TLDS = ("com", "com", "co.uk", "de", "fr", "io", "com.au", "nl")
 ENDED = ("expired", "rejected", "won", "lost")
+LIVE_STATES = frozenset(("approved", "pending", "conflict"))
 
 
 def words(rng: random.Random, count: int) -> list[str]:
@@ -242,6 +243,7 @@ def load(url: str, n: int, partners: dict[str, str], seed: int = 7) -> list[tupl
             tokens = [
                 {"token": word, "registration_id": row["id"]}
                 for row in batch
+                if row["status"] in LIVE_STATES  # the fuzzy index holds live claims only
                 for word in name_tokens(row["customer_name_key"])
             ]
             connection.execute(insert(RegistrationToken), tokens)

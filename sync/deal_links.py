@@ -52,7 +52,7 @@ from sync.log import get_logger
 from sync.mirror.handlers import PageChanges
 from sync.partners import blocks_for, partner_facts
 from sync.program import policy
-from sync.registration_facts import FUZZY_CANDIDATES, customer_key, lock_customers
+from sync.registration_facts import FUZZY_CANDIDATES, customer_key, drop_tokens, lock_customers
 from sync.settings import ProgramSettings, Settings
 from sync.store import (
     AuditEntity,
@@ -559,6 +559,11 @@ class _Run:
         changed deal's CRM fields."""
         real = self._insert_new()
         self._update_changed()
+        ended = [
+            h.claim.id for h in self.held.values()
+            if h.row is None and h.update and h.claim.status not in LIVE
+        ]  # fmt: skip
+        drop_tokens(self.session, ended)
         for crm, found in self.found.items():
             mark_found(self.session, crm, found, self.now)
         for *_, after, _reason in self.audits:
@@ -605,9 +610,10 @@ class _Run:
 
         rows.sort(key=depth)
         self.session.execute(table.insert(), rows)
-        tokens = [
+        tokens = [  # the fuzzy index holds live claims only
             {"token": word[:64], "registration_id": held.claim.id}
             for held in new
+            if held.claim.status in LIVE
             for word in name_tokens(held.claim.name_key or "")
         ]
         if tokens:

@@ -2,21 +2,37 @@
 decisions are written: state, audit row and the CRM's fields, in one transaction.
 
 No look-up scans a table: live claims come from the (customer key, status) indexes,
-blocked accounts from their domain and name keys, direct deals from the mirror's
-customer-key indexes, and fuzzy name candidates from ``registration_tokens``, a few
-hundred at most, scored by ``rules.matching.name_score``.
+blocked accounts from their domain and name keys, open direct deals from the mirror's
+partial indexes on them (:func:`situation` reads the three in one statement), and fuzzy
+name candidates from ``registration_tokens``, which holds the name words of live
+registrations only: a few hundred candidates at most, scored in one rapidfuzz call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import (
+    CompoundSelect,
+    Select,
+    String,
+    bindparam,
+    delete,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
-from rules.matching import name_score, name_tokens
+from rules.matching import close_names, name_tokens
 from rules.registration import (
     LIVE,
     Block,
@@ -24,12 +40,14 @@ from rules.registration import (
     Claim,
     DirectDeal,
     FuzzyMatch,
+    Situation,
     same_customer,
 )
+from rules.vocabulary import BlockKind
 from sync.audit import record
-from sync.partners import blocks_for
 from sync.store import (
     AuditEntity,
+    BlockedAccount,
     Opportunity,
     Partner,
     Registration,
@@ -41,14 +59,14 @@ from sync.writeback.outbox import stage
 __all__ = [
     "FUZZY_CANDIDATES",
     "apply_change",
-    "blocks",
     "claim",
     "claims_on",
     "customer_key",
-    "direct_deals",
+    "drop_tokens",
     "fuzzy_matches",
     "lock_customers",
     "registration_fields",
+    "situation",
     "stage_registration",
     "write_tokens",
 ]
@@ -56,6 +74,27 @@ __all__ = [
 #: The most registrations a fuzzy comparison scores (found through shared name words).
 FUZZY_CANDIDATES = 300
 _LIVE = tuple(LIVE)
+#: A claim as the rules see it, read as plain columns (no ORM object).
+_CLAIM_COLUMNS = (
+    Registration.id, Registration.partner_id, Registration.status,
+    Registration.customer_name_key, Registration.customer_domain_key,
+    Registration.protected_until, Registration.extensions_used, Partner.tier,
+    Registration.conflict_with,
+)  # fmt: skip
+_NO_DEAL = (null(), null(), null())
+#: An open deal with no partner on it (the partial indexes' condition, written alike).
+_OPEN_DIRECT = (
+    Opportunity.partner_id.is_(None),
+    Opportunity.partner_ref.is_(None),
+    Opportunity.is_closed.is_(False),
+    Opportunity.deleted.is_(False),
+)
+
+
+def _claim_row(row: Sequence[Any]) -> Claim:
+    (id_, partner_id, status, name, domain, until, used, tier, conflict) = row[:9]
+    return Claim(id_, partner_id, RegistrationStatus(status), name, domain, until, used or 0,
+                 tier or "", conflict)  # fmt: skip
 
 
 def customer_key(name_key: str | None, domain_key: str | None) -> str:
@@ -98,32 +137,6 @@ def lock_customers(session: Session, keys: Iterable[str | None]) -> None:
         )
 
 
-def registrations_on(
-    session: Session, name_keys: Iterable[str], domain_keys: Iterable[str], *, live: bool = True
-) -> list[Registration]:
-    """Registrations whose name or domain key is one of these (live ones by default)."""
-    names, domains = list(set(name_keys)), list(set(domain_keys))
-    if not names and not domains:
-        return []
-    keyed = []
-    if domains:
-        keyed.append(Registration.customer_domain_key.in_(domains))
-    if names:
-        keyed.append(Registration.customer_name_key.in_(names))
-    query = select(Registration).where(or_(*keyed))
-    if live:
-        query = query.where(Registration.status.in_(_LIVE))
-    return list(session.scalars(query.order_by(Registration.id)))
-
-
-def tiers(session: Session, partner_ids: Iterable[str]) -> dict[str, str]:
-    wanted = list(set(partner_ids))
-    if not wanted:
-        return {}
-    rows = session.execute(select(Partner.id, Partner.tier).where(Partner.id.in_(wanted)))
-    return dict(rows.tuples().all())
-
-
 def claims_on(
     session: Session, name_key: str | None, domain_key: str | None
 ) -> list[tuple[Registration, Claim]]:
@@ -146,80 +159,158 @@ def claims_on(
     return [(r, c) for r, c in pairs if same_customer(name_key, domain_key, c)]
 
 
-def blocks(session: Session, name_key: str | None, domain_key: str | None) -> tuple[Block, ...]:
-    found = blocks_for(session, [domain_key] if domain_key else [], [name_key] if name_key else [])
-    return tuple(Block(b.kind, b.domain, b.name_key) for b in found)
-
-
-def direct_deals(
-    session: Session, name_key: str | None, domain_key: str | None, *, limit: int = 5
-) -> tuple[DirectDeal, ...]:
-    """Open mirrored deals on this customer with no partner on them."""
-    keyed = []
-    if domain_key:
-        keyed.append(Opportunity.customer_domain_key == domain_key)
-    if name_key:
-        keyed.append(Opportunity.customer_name_key == name_key)
-    if not keyed:
-        return ()
-    rows = session.execute(
-        select(
-            Opportunity.crm, Opportunity.crm_id, Opportunity.name,
-            Opportunity.customer_name_key, Opportunity.customer_domain_key,
-        )
+@cache
+def _fuzzy_statement(without_domain: bool, other_partners: bool) -> Select[Any]:
+    """The fuzzy candidate query of one shape, built once (parameters: ``words``,
+    ``partner_id``): a check pays for binding values, not for building a statement."""
+    query = (
+        select(*_CLAIM_COLUMNS)
+        .join(RegistrationToken, RegistrationToken.registration_id == Registration.id)
+        .join(Partner, Partner.id == Registration.partner_id)
         .where(
-            or_(*keyed),
-            Opportunity.partner_id.is_(None),
-            Opportunity.partner_ref.is_(None),
-            Opportunity.is_closed.is_(False),
-            Opportunity.deleted.is_(False),
+            RegistrationToken.token.in_(bindparam("words", expanding=True)),
+            Registration.status.in_(_LIVE),
         )
-        .order_by(Opportunity.id)
-        .limit(limit * 4)
-    )  # fmt: skip
-    deals = []
-    for crm, crm_id, name, deal_name_key, deal_domain_key in rows:
-        probe = Claim(0, "", RegistrationStatus.PENDING, deal_name_key, deal_domain_key)
-        if same_customer(name_key, domain_key, probe):
-            deals.append(DirectDeal(crm.value, crm_id, name))
-    return tuple(deals[:limit])
+        .order_by(Registration.id.desc())
+        .limit(FUZZY_CANDIDATES * 2)  # a registration sharing two words comes twice
+    )
+    if without_domain:
+        query = query.where(Registration.customer_domain_key.is_(None))
+    if other_partners:
+        query = query.where(Registration.partner_id != bindparam("partner_id"))
+    return query
 
 
-def fuzzy_matches(session: Session, name_key: str | None, threshold: int) -> tuple[FuzzyMatch, ...]:
+def fuzzy_matches(
+    session: Session,
+    name_key: str | None,
+    threshold: int,
+    *,
+    domain_key: str | None = None,
+    partner_id: str | None = None,
+) -> tuple[FuzzyMatch, ...]:
     """Live registrations whose name shares a word with ``name_key`` and scores at or
-    above ``threshold``: at most :data:`FUZZY_CANDIDATES` scored, longest words first."""
+    above ``threshold``: at most :data:`FUZZY_CANDIDATES` scored (the newest), in one
+    rapidfuzz call. Only the claims a fuzzy match can count against are read: other
+    partners' (when ``partner_id`` is given), and, when the submission has a domain, those
+    without one (a domain on both sides decides it)."""
     if not name_key or threshold <= 0:
         return ()
-    words = sorted(name_tokens(name_key), key=len, reverse=True)
+    words = list(name_tokens(name_key))
     if not words:
         return ()
-    ids = select(RegistrationToken.registration_id).where(RegistrationToken.token.in_(words))
-    rows = session.scalars(
-        select(Registration)
-        .where(Registration.id.in_(ids), Registration.status.in_(_LIVE))
-        .order_by(Registration.id.desc())
-        .limit(FUZZY_CANDIDATES)
-    ).all()
-    tier = tiers(session, (r.partner_id for r in rows))
-    matches = []
-    for registration in rows:
-        score = name_score(name_key, registration.customer_name_key)
-        if score >= threshold:
-            matches.append(
-                FuzzyMatch(claim(registration, tier.get(registration.partner_id, "")), score)
-            )
-    return tuple(matches)
+    query = _fuzzy_statement(bool(domain_key), partner_id is not None)
+    seen: dict[int, Claim] = {}
+    for row in session.execute(query, {"words": words, "partner_id": partner_id}):
+        seen.setdefault(row[0], _claim_row(row))
+        if len(seen) >= FUZZY_CANDIDATES:
+            break
+    candidates = list(seen.values())
+    found = close_names(name_key, [c.name_key or "" for c in candidates], threshold)
+    return tuple(FuzzyMatch(candidates[index], score) for index, score in found)
+
+
+@cache
+def _situation_statement(by_domain: bool, by_name: bool) -> CompoundSelect[Any]:
+    """Blocked accounts, live claims and open direct deals on a customer, as one
+    statement of one shape (parameters: ``domain``, ``name``), built once."""
+    claim_keys, block_keys, deal_keys = [], [], []
+    if by_domain:
+        claim_keys.append(Registration.customer_domain_key == bindparam("domain"))
+        block_keys.append(BlockedAccount.domain == bindparam("domain"))
+        deal_keys.append(Opportunity.customer_domain_key == bindparam("domain"))
+    if by_name:
+        claim_keys.append(Registration.customer_name_key == bindparam("name"))
+        block_keys.append(BlockedAccount.name_key == bindparam("name"))
+        deal_keys.append(Opportunity.customer_name_key == bindparam("name"))
+    # The first part types the union's columns: states as plain text (a block's kind
+    # shares the column), turned into enums by the reader.
+    columns = [type_coerce(c, String) if c is Registration.status else c for c in _CLAIM_COLUMNS]
+    claims = (
+        select(literal("claim").label("kind"), *columns, *_NO_DEAL)
+        .join(Partner, Partner.id == Registration.partner_id)
+        .where(or_(*claim_keys), Registration.status.in_(_LIVE))
+    )
+    blocks = select(
+        literal("block"), null(), null(), BlockedAccount.kind, BlockedAccount.name_key,
+        BlockedAccount.domain, *([null()] * 4), *_NO_DEAL,
+    ).where(or_(*block_keys))  # fmt: skip
+    direct = (
+        select(Opportunity.id, Opportunity.crm, Opportunity.crm_id, Opportunity.name,
+               Opportunity.customer_name_key, Opportunity.customer_domain_key)
+        .where(or_(*deal_keys), *_OPEN_DIRECT)
+        .order_by(Opportunity.id)
+        .limit(20)
+        .subquery()
+    )  # fmt: skip
+    deals = select(
+        literal("direct"), direct.c.id, null(), null(), direct.c.customer_name_key,
+        direct.c.customer_domain_key, *([null()] * 4), direct.c.crm, direct.c.crm_id,
+        direct.c.name,
+    )  # fmt: skip
+    return union_all(claims, blocks, deals)
+
+
+def situation(
+    session: Session,
+    name_key: str | None,
+    domain_key: str | None,
+    *,
+    partner_id: str,
+    fuzzy_threshold: int,
+) -> Situation:
+    """Everything a submission is decided on: blocked accounts, live claims on the
+    customer and open direct deals on it in one statement (one round trip, one plan),
+    then the fuzzy candidates."""
+    if not name_key and not domain_key:
+        return Situation()
+    statement = _situation_statement(bool(domain_key), bool(name_key))
+    blocked: list[Block] = []
+    claims: list[Claim] = []
+    deals: list[DirectDeal] = []
+    for kind, *row in session.execute(statement, {"domain": domain_key, "name": name_key}):
+        if kind == "claim":
+            found = _claim_row(row)
+            if same_customer(name_key, domain_key, found):
+                claims.append(found)
+        elif kind == "block":
+            blocked.append(Block(BlockKind(row[2]), row[4], row[3]))
+        else:
+            probe = Claim(0, "", RegistrationStatus.PENDING, row[3], row[4])
+            if same_customer(name_key, domain_key, probe):
+                deals.append(DirectDeal(str(row[9]), row[10], row[11]))
+    claims.sort(key=lambda c: c.id)
+    return Situation(
+        blocks=tuple(blocked),
+        claims=tuple(claims),
+        direct_deals=tuple(deals[:5]),
+        fuzzy=fuzzy_matches(session, name_key, fuzzy_threshold, domain_key=domain_key,
+                            partner_id=partner_id),
+    )  # fmt: skip
 
 
 def write_tokens(session: Session, registrations: Sequence[Registration]) -> None:
-    """The name words of new registrations, for later fuzzy look-ups."""
+    """The name words of new live registrations, for later fuzzy look-ups."""
     rows = [
         {"token": token[:64], "registration_id": r.id}
         for r in registrations
+        if r.status in LIVE
         for token in name_tokens(r.customer_name_key)
     ]
     if rows:
         session.execute(RegistrationToken.__table__.insert(), rows)  # type: ignore[attr-defined]
+
+
+def drop_tokens(session: Session, registration_ids: Collection[int]) -> None:
+    """Ended registrations leave the fuzzy index: it holds live claims only, so a look-up
+    reads no ended one (most of a mature store)."""
+    wanted = sorted(registration_ids)
+    for start in range(0, len(wanted), 1000):
+        session.execute(
+            delete(RegistrationToken).where(
+                RegistrationToken.registration_id.in_(wanted[start : start + 1000])
+            )
+        )
 
 
 def registration_fields(
@@ -290,6 +381,8 @@ def apply_change(
     reason = audit.reason if note is None else f"{audit.reason} ({note})"
     record(session, AuditEntity.REGISTRATION, registration.id, audit.action, dict(audit.before),
            after, reason, actor, at=now)  # fmt: skip
+    if change.status not in LIVE:
+        drop_tokens(session, [registration.id])
     stage_registration(session, registration)
 
 

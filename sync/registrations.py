@@ -30,7 +30,6 @@ from rules.registration import (
     LIVE,
     Decision,
     RegistrationError,
-    Situation,
     Submission,
     approve,
     close,
@@ -55,13 +54,11 @@ from sync.program import (
 )
 from sync.registration_facts import (
     apply_change,
-    blocks,
     claim,
     claims_on,
     customer_key,
-    direct_deals,
-    fuzzy_matches,
     lock_customers,
+    situation,
     view,
     write_tokens,
 )
@@ -171,19 +168,15 @@ class RegistrationService:
         self, session: Session, partner: Partner, registration: Registration, today: date
     ) -> Decision:
         names, domains = registration.customer_name_key, registration.customer_domain_key
-        situation = Situation(
-            blocks=blocks(session, names, domains),
-            claims=tuple(c for _, c in claims_on(session, names, domains)),
-            direct_deals=direct_deals(session, names, domains),
-            fuzzy=fuzzy_matches(session, names, self.program.fuzzy_threshold),
-        )
+        facts = situation(session, names, domains, partner_id=partner.id,
+                          fuzzy_threshold=self.program.fuzzy_threshold)  # fmt: skip
         submission = Submission(
             partner_id=partner.id, tier=partner.tier, name_key=names, domain_key=domains,
             partner_active=partner.active, amount=registration.amount,
             currency=registration.currency, practice=registration.practice,
         )  # fmt: skip
         try:
-            return decide_submission(submission, situation, policy(self.program), today)
+            return decide_submission(submission, facts, policy(self.program), today)
         except RegistrationError as exc:
             raise ProgramError(str(exc)) from None
 

@@ -107,3 +107,27 @@ def test_claims_the_batch_decides_on(partners: sessionmaker[Session]) -> None:
     assert regs.get(own["id"])["opportunity_id"] is not None
     assert outcomes[3] == ("pending", None)
     assert outcomes[4] == ("rejected", "duplicate")
+
+
+def test_the_batch_keeps_the_fuzzy_index_to_live_claims(partners: sessionmaker[Session]) -> None:
+    """Registered from the CRM: a live registration's words are indexed, a rejected one's
+    never are, and a deal that closes takes its registration's words out."""
+    from sync.store import RegistrationToken
+
+    opened = [deal(1, "Northwind Traders", "northwind.com", "ACME"),
+              deal(2, "Northwind Traders", "northwind.com", "ACME")]  # fmt: skip
+    assert register(partners, opened) == [("pending", None), ("rejected", "duplicate")]
+
+    def indexed() -> set[str]:
+        with partners() as session:
+            return set(session.scalars(select(RegistrationToken.token)))
+
+    assert indexed() == {"northwind", "traders"}
+    with transaction(partners) as session:
+        first = session.get(Opportunity, opened[0].id)
+        assert first is not None
+        first.is_closed = first.is_won = True
+        session.flush()
+        counts = link_deals(session, _deals(session, [first.id]), PROGRAM, NOW, actor="crm")
+    assert counts["closed"] == 1
+    assert indexed() == set()

@@ -297,3 +297,55 @@ def test_a_dry_run_says_the_outcome_and_writes_nothing(store: sessionmaker[Sessi
     assert checked["matched"] == [f"domain globex.com = registration {holder['id']}"]
     with store() as session:
         assert session.scalar(select(func.count()).select_from(Registration)) == 1
+
+
+def test_the_fuzzy_index_holds_live_claims_only(store: sessionmaker[Session]) -> None:
+    """A registration's name words are indexed while it is live and leave when it ends; a
+    rejected submission never enters; an ended claim is never a fuzzy match."""
+    from sync.store import RegistrationToken
+
+    partners(store, "ACME", "INITECH")
+    regs = service(store, fuzzy_threshold=85, min_amount=Decimal("100"))
+
+    def indexed() -> dict[int, set[str]]:
+        with store() as session:
+            out: dict[int, set[str]] = {}
+            for token, rid in session.execute(
+                select(RegistrationToken.token, RegistrationToken.registration_id)
+            ):
+                out.setdefault(rid, set()).add(token)
+            return out
+
+    live = regs.submit(partner_id="ACME", customer_name="Northwind Traders", amount="500",
+                       currency="USD", actor="cli")  # fmt: skip
+    small = regs.submit(partner_id="ACME", customer_name="Contoso Pharma", amount="5",
+                        currency="USD", actor="cli")  # fmt: skip
+    assert small["status"] == "rejected"
+    assert indexed() == {live["id"]: {"northwind", "traders"}}
+    close = regs.check(partner_id="INITECH", customer_name="Northwind Trader", amount="500",
+                       currency="USD")  # fmt: skip
+    assert (close["status"], close["reason"]) == ("conflict", "possible_conflict")
+    regs.withdraw(live["id"], actor="acme")
+    assert indexed() == {}
+    after = regs.check(partner_id="INITECH", customer_name="Northwind Trader", amount="500",
+                       currency="USD")  # fmt: skip
+    assert after["status"] == "pending"
+
+
+def test_fuzzy_candidates_exclude_the_partner_and_claims_a_domain_decides(
+    store: sessionmaker[Session],
+) -> None:
+    """A name close to the partner's own claim, or to a claim with a domain when the
+    submission has one too, is no possible conflict."""
+    partners(store, "ACME", "INITECH")
+    regs = service(store, fuzzy_threshold=85)
+    regs.submit(partner_id="ACME", customer_name="Northwind Traders", actor="cli")
+    regs.submit(partner_id="INITECH", customer_name="Fabrikam Works",
+                customer_domain="fabrikam.com", actor="cli")  # fmt: skip
+    own = regs.check(partner_id="ACME", customer_name="Northwind Trader")
+    assert own["status"] == "pending"
+    both_domains = regs.check(partner_id="ACME", customer_name="Fabrikam Work",
+                              customer_domain="fabrikam-works.de")  # fmt: skip
+    assert both_domains["status"] == "pending"
+    one_domain = regs.check(partner_id="ACME", customer_name="Fabrikam Work")
+    assert (one_domain["status"], one_domain["reason"]) == ("conflict", "possible_conflict")

@@ -104,8 +104,10 @@ class Registration(Base):
 
 
 class RegistrationToken(Base):
-    """One word of a registration's customer name key: where a fuzzy name comparison
-    finds its candidates (a few hundred registrations sharing a word) without a scan."""
+    """One word of a live registration's customer name key: where a fuzzy name comparison
+    finds its candidates (a few hundred registrations sharing a word) without a scan. A
+    registration's words leave when it ends (rejected, expired, won, lost): only live
+    claims are ever compared."""
 
     __tablename__ = "registration_tokens"
 

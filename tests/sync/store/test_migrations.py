@@ -177,3 +177,38 @@ def test_deals_mirrored_before_0002_get_their_customer_keys(empty_url: str) -> N
     finally:
         engine.dispose()
     assert [tuple(r) for r in rows] == [("acme", "acme.co.uk"), ("globex", None), (None, None)]
+
+
+def test_0003_keeps_the_name_words_of_live_registrations_only(empty_url: str) -> None:
+    """Registrations that ended before 0003 leave the fuzzy index; live ones stay."""
+    upgrade(empty_url, "0002")
+    engine = make_engine(empty_url)
+    at = "2026-01-01 00:00:00+00:00"
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO partners (id, name, tier, created_at, active) "
+                     "VALUES ('ACME', 'Acme', 'gold', :at, true)"), {"at": at}
+            )  # fmt: skip
+            for n, status in enumerate(("pending", "expired", "conflict", "lost"), start=1):
+                connection.execute(
+                    text(
+                        "INSERT INTO registrations (id, partner_id, customer_name, "
+                        "customer_name_key, customer_key, status, extensions_used, source, "
+                        "submitted_at, updated_at) VALUES (:id, 'ACME', 'Acme', 'acme', "
+                        "'name:acme', :status, 0, 'cli', :at, :at)"
+                    ),
+                    {"id": n, "status": status, "at": at},
+                )
+                connection.execute(
+                    text("INSERT INTO registration_tokens (token, registration_id) "
+                         "VALUES ('acme', :id)"), {"id": n}
+                )  # fmt: skip
+        upgrade(empty_url)
+        with engine.connect() as connection:
+            kept = connection.execute(
+                text("SELECT registration_id FROM registration_tokens ORDER BY registration_id")
+            ).scalars().all()  # fmt: skip
+    finally:
+        engine.dispose()
+    assert kept == [1, 3]
