@@ -51,6 +51,7 @@ _OPEN_OUTBOX = text(
 
 #: Open deals with no partner on them ("direct deals"), written as the queries write it so
 #: SQLite's planner sees the partial indexes apply.
+_CREATED = text("registration_key IS NOT NULL")
 _OPEN_DIRECT = {
     "sqlite": text(
         "partner_id IS NULL AND partner_ref IS NULL AND is_closed IS 0 AND deleted IS 0"
@@ -89,7 +90,12 @@ class Opportunity(Base):
         Index("ix_opportunities_partner_ref", "partner_ref"),
         Index("ix_opportunities_customer_domain_key", "customer_domain_key"),
         Index("ix_opportunities_customer_name_key", "customer_name_key"),
-        Index("ix_opportunities_registration_key", "registration_key"),
+        Index(
+            "ix_opportunities_registration_key",
+            "registration_key",
+            sqlite_where=_CREATED,
+            postgresql_where=_CREATED,
+        ),  # set on the few deals partnersync created (migration 0004)
         # A registration's channel-conflict check reads the open direct deals of a customer.
         Index(
             "ix_opportunities_open_direct_domain",

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 __all__ = ["OPEN_CREATE_STATUSES", "DealCreate", "Registration", "RegistrationToken"]
 
 _APPROVED = text("status = 'approved'")
+_LINKED = text("opportunity_id IS NOT NULL")
+_IN_CONFLICT = text("conflict_with IS NOT NULL")
 
 
 def _customer_key(context: Any) -> str:
@@ -56,8 +58,11 @@ class Registration(Base):
         Index("ix_registrations_customer_domain_key_status", "customer_domain_key", "status"),
         Index("ix_registrations_partner_id_status", "partner_id", "status"),
         Index("ix_registrations_status_protected_until", "status", "protected_until"),
-        Index("ix_registrations_opportunity_id", "opportunity_id"),
-        Index("ix_registrations_conflict_with", "conflict_with"),
+        # Sparse columns: their indexes hold the set values only (migration 0004).
+        *(
+            Index(f"ix_registrations_{c}", c, sqlite_where=w, postgresql_where=w)
+            for c, w in (("opportunity_id", _LINKED), ("conflict_with", _IN_CONFLICT))
+        ),
         Index(
             "uq_registrations_customer_key_approved",
             "customer_key",

@@ -37,7 +37,7 @@ def test_upgrade_from_empty_to_head_twice(empty_url: str) -> None:
     assert current_revision(empty_url) is None
     upgrade(empty_url)
     upgrade(empty_url)
-    assert current_revision(empty_url) == head_revision() == "0003"
+    assert current_revision(empty_url) == head_revision() == "0004"
     assert tables(empty_url) == set(Base.metadata.tables) | {"alembic_version"}
 
 
@@ -179,8 +179,8 @@ def test_deals_mirrored_before_0002_get_their_customer_keys(empty_url: str) -> N
     assert [tuple(r) for r in rows] == [("acme", "acme.co.uk"), ("globex", None), (None, None)]
 
 
-def test_0003_keeps_the_name_words_of_live_registrations_only(empty_url: str) -> None:
-    """Registrations that ended before 0003 leave the fuzzy index; live ones stay."""
+def test_0004_keeps_the_name_words_of_live_registrations_only(empty_url: str) -> None:
+    """Registrations that ended before 0004 leave the fuzzy index; live ones stay."""
     upgrade(empty_url, "0002")
     engine = make_engine(empty_url)
     at = "2026-01-01 00:00:00+00:00"
@@ -212,3 +212,40 @@ def test_0003_keeps_the_name_words_of_live_registrations_only(empty_url: str) ->
     finally:
         engine.dispose()
     assert kept == [1, 3]
+
+
+def test_partial_indexes_match_models(empty_url: str) -> None:
+    """Every partial index the models declare exists with its condition after upgrade
+    (Alembic compares names and columns, not conditions), and a downgrade past 0004
+    makes the sparse ones whole again."""
+    upgrade(empty_url)
+    engine = make_engine(empty_url)
+    dialect = engine.dialect.name
+    declared = {
+        index.name: str(index.dialect_options[dialect]["where"])
+        for table in Base.metadata.tables.values()
+        for index in table.indexes
+        if index.dialect_options[dialect]["where"] is not None
+    }
+    query = (
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        if dialect == "sqlite"
+        else "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
+    )
+
+    def conditions() -> dict[str, str]:
+        with engine.connect() as connection:
+            rows = connection.execute(text(query)).tuples().all()
+        return {name: sql.split(" WHERE ", 1)[1] for name, sql in rows if " WHERE " in sql}
+
+    try:
+        found = conditions()
+        assert set(found) == set(declared)
+        for name in ("ix_registrations_opportunity_id", "ix_registrations_conflict_with",
+                     "ix_opportunities_registration_key"):  # fmt: skip
+            assert "IS NOT NULL" in found[name].upper()
+        with engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0003")
+        assert "ix_registrations_opportunity_id" not in conditions()
+    finally:
+        engine.dispose()

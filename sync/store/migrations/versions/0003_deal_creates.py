@@ -12,10 +12,7 @@ Create Date: 2026-12-03
   created deal is linked to its registration by it;
 - partial indexes on the customer keys of open deals with no partner ("direct deals"):
   the channel-conflict check of a registration reads a few of them per customer instead
-  of every deal the customer ever had;
-- ``registration_tokens`` keeps the name words of live registrations only (pending,
-  approved, conflict): a fuzzy look-up reads no ended claim. The words of ended ones go
-  here (a downgrade does not bring them back: the code of 0002 skipped them anyway).
+  of every deal the customer ever had.
 """
 
 from __future__ import annotations
@@ -87,10 +84,6 @@ def upgrade() -> None:
         _one_of("crm", ("salesforce", "hubspot")),
         _one_of("status", ("pending", "retry", "created", "rejected", "cancelled")),
         sa.CheckConstraint("attempts >= 0", name=op.f("ck_deal_creates_attempts")),
-    )
-    op.execute(
-        "DELETE FROM registration_tokens WHERE registration_id IN (SELECT id FROM "
-        "registrations WHERE status NOT IN ('pending', 'approved', 'conflict'))"
     )
     op.create_index(
         op.f("ix_deal_creates_crm_status_next_attempt_at"),
