@@ -58,6 +58,7 @@ __all__ = [
     "decide_submission",
     "expire",
     "extend",
+    "fuzzy_can_change",
     "protects",
     "reject",
     "same_customer",
@@ -395,6 +396,15 @@ def decide_submission(
             protected_until=until,
         )  # fmt: skip
     return outcome(S.PENDING, None, "submitted: waits for a decision")
+
+
+def fuzzy_can_change(decision: Decision) -> bool:
+    """Whether fuzzy name matches could change this submission decision, taken without
+    them: they are weighed last, so only an outcome that fell through every other check
+    (pending, or approved at once) may turn into a ``possible_conflict``. A caller with
+    many submissions looks fuzzy candidates up for those alone."""
+    change = decision.main
+    return change.reason is None and change.status in (S.PENDING, S.APPROVED)
 
 
 def _how(s: Submission, claim: Claim) -> str:

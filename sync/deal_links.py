@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
@@ -44,6 +44,7 @@ from rules.registration import (
     apply,
     close,
     decide_submission,
+    fuzzy_can_change,
     same_customer,
 )
 from sync.audit import AuditRow, record_many
@@ -78,6 +79,23 @@ _DEAL_COLUMNS = (
     Opportunity.customer_domain_key, Opportunity.partner_id, Opportunity.is_closed,
     Opportunity.is_won, Opportunity.amount, Opportunity.currency, Opportunity.practice,
     Opportunity.close_date, Opportunity.deleted, Opportunity.registration_key,
+)  # fmt: skip
+
+
+class _Direct(NamedTuple):
+    """An open deal with no partner, as a channel-conflict check names it."""
+
+    id: int
+    crm: str
+    crm_id: str
+    name: str
+    name_key: str | None
+    domain_key: str | None
+
+
+_DIRECT_COLUMNS = (
+    Opportunity.id, Opportunity.crm, Opportunity.crm_id, Opportunity.name,
+    Opportunity.customer_name_key, Opportunity.customer_domain_key,
 )  # fmt: skip
 
 
@@ -246,11 +264,16 @@ class _Run:
     def _query(self) -> Any:
         return select(*_HELD_COLUMNS).join(Partner, Partner.id == Registration.partner_id)
 
+    def _rows(self, statement: Any) -> Any:
+        """Plain rows of a column query, read through the session's connection (its
+        transaction) without the ORM's result machinery: a page reads thousands."""
+        return self.session.connection().execute(statement)
+
     def load(self, deals: Sequence[Deal]) -> None:
         names = {d.name_key for d in deals if d.name_key}
         domains = {d.domain_key for d in deals if d.domain_key}
         lock_customers(self.session, [*domains, *(f"name:{n}" for n in names)])
-        linked = self._keep(self.session.execute(
+        linked = self._keep(self._rows(
             self._query()
             .where(Registration.opportunity_id.in_([d.id for d in deals]))
             .order_by(Registration.id)
@@ -279,7 +302,7 @@ class _Run:
                          if d.partner_id and getattr(d, attribute)}  # fmt: skip
                 if pairs:
                     own.append(tuple_(Registration.partner_id, column).in_(sorted(pairs)))
-            live = self._keep(self.session.execute(
+            live = self._keep(self._rows(
                 self._query().where(
                     or_(*keyed), Registration.status.in_(_LIVE),
                     or_(Registration.status == RegistrationStatus.APPROVED, *own),
@@ -292,10 +315,17 @@ class _Run:
         self.blocks = [Block(b.kind, b.domain, b.name_key)
                        for b in blocks_for(self.session, domains, names)]  # fmt: skip
         self.direct = self._direct_deals(deals)
-        self.fuzzy = self._fuzzy_candidates(deals)
+        # Fuzzy candidates by name word, read for the words of the deals that fall through
+        # every other check (the only ones a fuzzy match can change): predicted here from
+        # the facts just read, then per deal for any the prediction missed.
+        self.fuzzy: defaultdict[str, list[_Held]] = defaultdict(list)
         self.fuzzy_no_domain: defaultdict[str, list[_Held]] = defaultdict(list)
-        for word, found in self.fuzzy.items():
-            self.fuzzy_no_domain[word] = [h for h in found if not h.claim.domain_key]
+        self.fuzzy_read: set[str] = set()
+        if self.program.register_from_crm and self.policy.fuzzy_threshold > 0:
+            self._read_fuzzy({
+                word for deal in deals if self._may_fall_through(deal)
+                for word in name_tokens(deal.name_key or "")
+            })  # fmt: skip
 
     def _created(self, deals: Sequence[Deal]) -> None:
         """The registrations of the deals partnersync created (by the key they carry)."""
@@ -307,7 +337,7 @@ class _Run:
                 self.created[(crm, key)] = registration_id
         wanted = [i for i in self.created.values() if i not in self.held]
         if wanted:
-            self._keep(self.session.execute(self._query().where(Registration.id.in_(wanted))))
+            self._keep(self._rows(self._query().where(Registration.id.in_(wanted))))
 
     def _index(self, held: _Held) -> None:
         if held.claim.domain_key:
@@ -322,14 +352,14 @@ class _Run:
                     seen[held.claim.id] = held
         return [h for h in seen.values() if same_customer(name_key, domain_key, h.claim)]
 
-    def _direct_deals(self, deals: Sequence[Deal]) -> dict[str, list[Deal]]:
+    def _direct_deals(self, deals: Sequence[Deal]) -> dict[str, list[_Direct]]:
         """Open deals with no partner on the batch's customers, by customer key: the first
         five of each key that can be the same customer (a rule needs one; the audit names
         five). By name, a deal with a domain can only be the customer of one without."""
         domains = {d.domain_key for d in deals if d.domain_key}
         names_any = {d.name_key for d in deals if d.name_key and not d.domain_key}
         names_open = {d.name_key for d in deals if d.name_key and d.domain_key}
-        by_key: dict[str, list[Deal]] = defaultdict(list)
+        by_key: dict[str, list[_Direct]] = defaultdict(list)
         for column, keys, prefix, no_domain, index in (
             (Opportunity.customer_domain_key, domains, "", False, "domain"),
             (Opportunity.customer_name_key, names_any, "name:", False, "name"),
@@ -356,12 +386,13 @@ class _Run:
                 )
                 .subquery()
             )
-            rows = self.session.execute(
-                select(*_DEAL_COLUMNS)
+            rows = self._rows(
+                select(*_DIRECT_COLUMNS)
                 .join(ranked, ranked.c.id == Opportunity.id)
                 .where(ranked.c.rank <= DIRECT_PER_KEY)
             )
-            for deal in (Deal(*row) for row in rows):
+            for row in rows:
+                deal = _Direct(*row)
                 key = deal.domain_key if prefix == "" else deal.name_key
                 by_key[f"{prefix}{key}"].append(deal)
         return by_key
@@ -370,53 +401,83 @@ class _Run:
         found: dict[int, DirectDeal] = {}
         for key in (deal.domain_key, f"name:{deal.name_key}" if deal.name_key else None):
             for other in self.direct.get(key or "", []):
+                if other.id in found or other.id == deal.id:
+                    continue
                 probe = Claim(0, "", RegistrationStatus.PENDING, other.name_key, other.domain_key)
-                if other.id != deal.id and same_customer(deal.name_key, deal.domain_key, probe):
-                    found[other.id] = DirectDeal(other.crm.value, other.crm_id, other.name)
+                if same_customer(deal.name_key, deal.domain_key, probe):
+                    found[other.id] = DirectDeal(str(other.crm), other.crm_id, other.name)
         return tuple(found[k] for k in sorted(found))[:5]
 
-    def _fuzzy_candidates(self, deals: Sequence[Deal]) -> defaultdict[str, list[_Held]]:
-        """Live registrations by name word, for the words of the deals' names: only those
-        a fuzzy match may concern (no domain on one side or the other)."""
-        by_word: defaultdict[str, list[_Held]] = defaultdict(list)
-        words = {w for d in deals if d.name_key for w in name_tokens(d.name_key)}
-        if self.policy.fuzzy_threshold <= 0 or not words:
-            return by_word
-        rows = self.session.execute(
-            select(RegistrationToken.token, *_HELD_COLUMNS)
+    def _read_fuzzy(self, words: set[str]) -> None:
+        """Live registrations sharing a name word, for the words not read yet: per word,
+        the newest :data:`FUZZY_CANDIDATES` with a domain and as many without (a deal with
+        a domain is compared with the latter only), as a submission's look-up reads them."""
+        words = {w[:64] for w in words} - self.fuzzy_read
+        if not words:
+            return
+        self.fuzzy_read |= words
+        token = RegistrationToken.token
+        has_domain = Registration.customer_domain_key.is_not(None)
+        rank = func.row_number().over(
+            partition_by=(token, has_domain), order_by=RegistrationToken.registration_id.desc()
+        )
+        ranked = (
+            select(token, RegistrationToken.registration_id, rank.label("rank"))
             .join(Registration, Registration.id == RegistrationToken.registration_id)
+            .where(token.in_(sorted(words)), Registration.status.in_(_LIVE))
+            .subquery()
+        )
+        rows = self._rows(
+            select(ranked.c.token, *_HELD_COLUMNS)
+            .join(Registration, Registration.id == ranked.c.registration_id)
             .join(Partner, Partner.id == Registration.partner_id)
-            .where(RegistrationToken.token.in_(list(words)), Registration.status.in_(_LIVE))
-            .limit(FUZZY_CANDIDATES * 20)
+            .where(ranked.c.rank <= FUZZY_CANDIDATES)
         )
         for word, *row in rows:
-            by_word[word].extend(self._keep([row]))
-        return by_word
-
-    def _word_index(self, held: _Held) -> None:
-        """Later deals of the batch find ``held`` by the words of its name, fuzzily."""
-        for word in name_tokens(held.claim.name_key or ""):
+            (held,) = self._keep([row])
             self.fuzzy[word].append(held)
             if not held.claim.domain_key:
                 self.fuzzy_no_domain[word].append(held)
 
+    def _may_fall_through(self, deal: Deal) -> bool:
+        """Whether registering ``deal`` may reach the fuzzy check, on the facts read."""
+        partner = self.partners.get(deal.partner_id or "")
+        if partner is None or not deal.name_key or deal.id in self.by_deal:
+            return False
+        try:
+            decision = decide_submission(
+                self._submission(deal, partner), self._situation(deal, fuzzy=()), self.policy,
+                self.now.date(),
+            )  # fmt: skip
+        except RegistrationError:
+            return False
+        return fuzzy_can_change(decision)
+
+    def _word_index(self, held: _Held) -> None:
+        """Later deals of the batch find ``held`` by the words of its name, fuzzily."""
+        for word in name_tokens(held.claim.name_key or ""):
+            self.fuzzy[word[:64]].append(held)  # as the index holds it
+            if not held.claim.domain_key:
+                self.fuzzy_no_domain[word[:64]].append(held)
+
     def _fuzzy(self, deal: Deal) -> tuple[FuzzyMatch, ...]:
         if not deal.name_key or self.policy.fuzzy_threshold <= 0:
             return ()
+        words = name_tokens(deal.name_key)
+        self._read_fuzzy(set(words))
         # A fuzzy match counts only where a domain is missing on one side: a deal with a
         # domain is compared with the claims that have none.
         index = self.fuzzy_no_domain if deal.domain_key else self.fuzzy
         seen: dict[int, _Held] = {}
-        for word in sorted(name_tokens(deal.name_key), key=len, reverse=True):
-            for held in index.get(word, ()):
+        for word in words:
+            for held in index.get(word[:64], ()):
                 claim = held.claim
                 if claim.status in LIVE and claim.partner_id != deal.partner_id:
                     seen.setdefault(claim.id, held)
-                    if len(seen) >= FUZZY_CANDIDATES:
-                        break
-            if len(seen) >= FUZZY_CANDIDATES:
-                break
-        candidates = list(seen.values())
+        # The newest first, as a submission's look-up: this batch's (temporary ids, below
+        # zero), then by id, highest first.
+        candidates = sorted(seen.values(), key=lambda h: (h.claim.id >= 0, -abs(h.claim.id)))
+        candidates = candidates[:FUZZY_CANDIDATES]
         found = close_names(deal.name_key, [h.claim.name_key or "" for h in candidates],
                             self.policy.fuzzy_threshold)  # fmt: skip
         return tuple(FuzzyMatch(candidates[index].claim, score) for index, score in found)
@@ -473,6 +534,19 @@ class _Run:
         self.counts["linked"] += 1
         return held
 
+    def _submission(self, deal: Deal, partner: Partner) -> Submission:
+        return Submission(
+            partner_id=partner.id, tier=partner.tier, name_key=deal.name_key or "",
+            domain_key=deal.domain_key, partner_active=partner.active, amount=deal.amount,
+            currency=deal.currency if deal.amount is not None else None,
+            practice=deal.practice,
+        )  # fmt: skip
+
+    def _situation(self, deal: Deal, fuzzy: tuple[FuzzyMatch, ...]) -> Situation:
+        claims = tuple(h.claim for h in self._on_customer(deal.name_key, deal.domain_key))
+        return Situation(blocks=tuple(self.blocks), claims=claims,
+                         direct_deals=self._direct_on(deal), fuzzy=fuzzy)  # fmt: skip
+
     def _register(self, deal: Deal) -> _Held | None:
         """A registration from the deal (``register_from_crm``), through the same rules."""
         if not self.program.register_from_crm or deal.partner_id is None:
@@ -480,19 +554,13 @@ class _Run:
         partner = self.partners.get(deal.partner_id)
         if partner is None or not deal.name_key:
             return None  # no customer name to register: the deal stays as it is
-        submission = Submission(
-            partner_id=partner.id, tier=partner.tier, name_key=deal.name_key,
-            domain_key=deal.domain_key, partner_active=partner.active, amount=deal.amount,
-            currency=deal.currency if deal.amount is not None else None,
-            practice=deal.practice,
-        )  # fmt: skip
-        claims = tuple(h.claim for h in self._on_customer(deal.name_key, deal.domain_key))
-        situation = Situation(
-            blocks=tuple(self.blocks), claims=claims, direct_deals=self._direct_on(deal),
-            fuzzy=self._fuzzy(deal),
-        )  # fmt: skip
+        submission = self._submission(deal, partner)
+        situation = self._situation(deal, fuzzy=())
         try:
             decision = decide_submission(submission, situation, self.policy, self.now.date())
+            if fuzzy_can_change(decision):  # weighed last: looked up only when it may count
+                situation = replace(situation, fuzzy=self._fuzzy(deal))
+                decision = decide_submission(submission, situation, self.policy, self.now.date())
         except RegistrationError as exc:  # an unknown tier: the partner's record is wrong
             log.warning("deal_links.not_registered", deal=deal.crm_id, reason=str(exc))
             self.counts["not_registered"] += 1

@@ -30,6 +30,7 @@ from rules.registration import (
     decide_submission,
     expire,
     extend,
+    fuzzy_can_change,
     protects,
     reject,
     same_customer,
@@ -424,3 +425,50 @@ def test_an_ended_protection_never_blocks(ops: list[tuple[str, int, int]]) -> No
         new = Claim(999, "P9", decision.main.status, name, domain, tier="gold")
         if new.status in (S.PENDING, S.CONFLICT):
             approve(new, same, POLICY, program.today)  # no CustomerHeld
+
+
+situations = st.builds(
+    Situation,
+    blocks=st.lists(
+        st.builds(Block, st.sampled_from(list(BlockKind)), st.sampled_from(["acme.com", None]),
+                  st.sampled_from(["acme", "globex", None])), max_size=1).map(tuple),
+    claims=st.lists(
+        st.builds(claim, st.integers(1, 50), st.sampled_from(["P1", "P2"]),
+                  st.sampled_from(list(S)), name_key=st.sampled_from(["acme", "acme co"]),
+                  domain_key=st.sampled_from(["acme.com", "acme.de", None]),
+                  protected_until=st.sampled_from([None, TODAY, TODAY + timedelta(days=5)])),
+        max_size=4).map(tuple),
+    direct_deals=st.lists(st.just(DirectDeal("salesforce", "006X", "Acme deal")),
+                          max_size=1).map(tuple),
+    fuzzy=st.lists(
+        st.builds(FuzzyMatch,
+                  st.builds(claim, st.integers(51, 60), st.sampled_from(["P1", "P2"]),
+                            st.sampled_from(list(S)), name_key=st.just("acme corp"),
+                            domain_key=st.sampled_from([None, "acmecorp.com"])),
+                  st.floats(80, 100)),
+        max_size=3).map(tuple),
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    situations,
+    st.sampled_from(["P1", "P2"]),
+    st.sampled_from(["acme.com", None]),
+    st.booleans(),
+    st.booleans(),
+)
+def test_fuzzy_matches_change_only_what_fuzzy_can_change_says(
+    situation: Situation, partner: str, domain: str | None, active: bool, auto: bool
+) -> None:
+    """A decision taken without fuzzy matches is the decision with them, unless
+    fuzzy_can_change says otherwise (what lets a batch look fuzzy candidates up only for
+    the submissions that fall through every other check)."""
+    submission = Submission(partner, "gold", "acme", domain, partner_active=active)
+    policy = replace(POLICY, auto_approve=auto)
+    full = decide_submission(submission, situation, policy, TODAY)
+    without = decide_submission(submission, replace(situation, fuzzy=()), policy, TODAY)
+    if not fuzzy_can_change(without):
+        assert full == without
+    elif full != without:
+        assert full.main.reason is Reason.POSSIBLE_CONFLICT

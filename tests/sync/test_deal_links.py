@@ -131,3 +131,51 @@ def test_the_batch_keeps_the_fuzzy_index_to_live_claims(partners: sessionmaker[S
         counts = link_deals(session, _deals(session, [first.id]), PROGRAM, NOW, actor="crm")
     assert counts["closed"] == 1
     assert indexed() == set()
+
+
+def test_fuzzy_matches_of_the_batch_are_a_submissions(
+    partners: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With fuzzy matching on, each deal registered in a batch gets the outcome a
+    submission of it would get (``check``): the same candidates (the newest few sharing a
+    word, those without a domain for a deal with one), the same scores."""
+    from sync import deal_links, registration_facts
+
+    monkeypatch.setattr(deal_links, "FUZZY_CANDIDATES", 3)  # a cap the data exceeds
+    monkeypatch.setattr(registration_facts, "FUZZY_CANDIDATES", 3)
+    registration_facts._fuzzy_statement.cache_clear()
+    program = ProgramSettings(fuzzy_threshold=80)
+    regs = RegistrationService(partners, program, clock=lambda: NOW)
+    for name, domain in [
+        ("Northwind Traders", None), ("Northwind Trading", None), ("Contoso Pharma", "contoso.com"),
+        ("Contoso Pharmaceuticals", None), ("Northwind Alpha", None), ("Northwind Beta", "nb.com"),
+        ("Northwind Gamma", None), ("Tailspin Toys", None),
+    ]:  # fmt: skip
+        regs.submit(partner_id="INITECH", customer_name=name, customer_domain=domain, actor="cli")
+    deals = [
+        ("Northwind Trader", None), ("Northwind Traders Inc", "northwind.com"),
+        ("Contoso Pharmaceutical", "contoso.io"), ("Contosso Pharma", None),
+        ("Tailspin Toy", "tailspin.com"), ("Tailspin Toyz", None), ("Fabrikam", None),
+    ]  # fmt: skip
+    try:
+        expected = [
+            regs.check(partner_id="ACME", customer_name=name, customer_domain=domain)
+            for name, domain in deals
+        ]
+        with transaction(partners) as session:
+            rows = [deal(n, name, domain, "ACME") for n, (name, domain) in enumerate(deals)]
+            session.add_all(rows)
+            session.flush()
+            ids = [o.id for o in rows]
+            link_deals(session, _deals(session, ids), program, NOW, actor="crm:salesforce")
+    finally:
+        registration_facts._fuzzy_statement.cache_clear()
+    with partners() as session:
+        found = {
+            r.opportunity_id: (r.status.value, r.reason, r.conflict_with)
+            for r in session.scalars(select(Registration).where(Registration.partner_id == "ACME"))
+        }
+    assert [found[i] for i in ids] == [
+        (e["status"], e["reason"], e["conflict_with"]) for e in expected
+    ]
+    assert sum(e["reason"] == "possible_conflict" for e in expected) >= 3
