@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sync.plain import plain
 from sync.store import AuditEntity, AuditEntry
+from sync.store.bulk import insert
 from sync.store.models.audit import ACTOR_LENGTH
 
 __all__ = ["AuditRow", "UnknownEntity", "audit_rows", "record", "record_many"]
@@ -67,7 +68,7 @@ def record_many(session: Session, rows: Sequence[AuditRow], *, at: datetime) -> 
     """:func:`record` for many rows at once (one statement): what a mirror page decided."""
     if rows:  # the table's insert: no ORM bookkeeping, no ids fetched back
         table = cast(Table, AuditEntry.__table__)
-        session.execute(table.insert(), [{**_values(row), "at": at} for row in rows])
+        insert(session, table, [{**_values(row), "at": at} for row in rows])
 
 
 def record(

@@ -64,6 +64,7 @@ from sync.store import (
     RegistrationStatus,
     RegistrationToken,
 )
+from sync.store.bulk import insert
 from sync.store.ids import new_ids
 from sync.writeback.outbox import Staged, stage_many
 
@@ -315,6 +316,7 @@ class _Run:
         self.blocks = [Block(b.kind, b.domain, b.name_key)
                        for b in blocks_for(self.session, domains, names)]  # fmt: skip
         self.direct = self._direct_deals(deals)
+        self.direct_on: dict[int, tuple[DirectDeal, ...]] = {}
         # Fuzzy candidates by name word, read for the words of the deals that fall through
         # every other check (the only ones a fuzzy match can change): predicted here from
         # the facts just read, then per deal for any the prediction missed.
@@ -398,6 +400,14 @@ class _Run:
         return by_key
 
     def _direct_on(self, deal: Deal) -> tuple[DirectDeal, ...]:
+        """The open direct deals on ``deal``'s customer (read once per batch, so the
+        answer for a deal never changes within it)."""
+        known = self.direct_on.get(deal.id)
+        if known is None:
+            known = self.direct_on[deal.id] = self._find_direct(deal)
+        return known
+
+    def _find_direct(self, deal: Deal) -> tuple[DirectDeal, ...]:
         found: dict[int, DirectDeal] = {}
         for key in (deal.domain_key, f"name:{deal.name_key}" if deal.name_key else None):
             for other in self.direct.get(key or "", []):
@@ -428,13 +438,18 @@ class _Run:
             .subquery()
         )
         rows = self._rows(
-            select(ranked.c.token, *_HELD_COLUMNS)
+            select(ranked.c.token, Registration.id, Registration.partner_id,
+                   Registration.status, Registration.customer_name_key,
+                   Registration.customer_domain_key)
             .join(Registration, Registration.id == ranked.c.registration_id)
-            .join(Partner, Partner.id == Registration.partner_id)
             .where(ranked.c.rank <= FUZZY_CANDIDATES)
-        )
-        for word, *row in rows:
-            (held,) = self._keep([row])
+        )  # fmt: skip
+        # What a fuzzy match weighs of a claim (its state, partner, keys): the batch's own
+        # copy where it holds one (its state may have changed here), else a plain one.
+        for word, id_, partner_id, status, name, domain in rows:
+            held = self.held.get(id_)
+            if held is None:
+                held = _Held(Claim(id_, partner_id, status, name, domain), None, None)
             self.fuzzy[word].append(held)
             if not held.claim.domain_key:
                 self.fuzzy_no_domain[word].append(held)
@@ -677,7 +692,7 @@ class _Run:
             return 0 if named is None or seen > len(rows) else 1 + depth(named, seen + 1)
 
         rows.sort(key=depth)
-        self.session.execute(table.insert(), rows)
+        insert(self.session, table, rows)
         tokens = [  # the fuzzy index holds live claims only
             {"token": word[:64], "registration_id": held.claim.id}
             for held in new
@@ -685,7 +700,7 @@ class _Run:
             for word in name_tokens(held.claim.name_key or "")
         ]
         if tokens:
-            self.session.execute(cast(Table, RegistrationToken.__table__).insert(), tokens)
+            insert(self.session, cast(Table, RegistrationToken.__table__), tokens)
         return real
 
     def _update_changed(self) -> None:

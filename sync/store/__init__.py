@@ -36,6 +36,7 @@ from sync.store.errors import AppendOnlyViolation, SchemaOutOfDate, StoreError, 
 from sync.store.models import (
     OPEN_CREATE_STATUSES,
     OPEN_OUTBOX_STATUSES,
+    OUTBOX_OPEN,
     Agreement,
     AgreementRule,
     ApiKey,
@@ -59,6 +60,7 @@ from sync.store.schema import current_revision, ensure_schema, head_revision, up
 __all__ = [
     "OPEN_CREATE_STATUSES",
     "OPEN_OUTBOX_STATUSES",
+    "OUTBOX_OPEN",
     "AccrualTrigger",
     "Agreement",
     "AgreementRule",

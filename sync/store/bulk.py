@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 
 from sync.store.types import CurrencyCode
 
-__all__ = ["Refused", "upsert"]
+__all__ = ["Refused", "insert", "upsert"]
 
 _Processor = Callable[[Any], Any] | None
 _UNSET = object()
@@ -121,7 +121,7 @@ def upsert(
         return []
     connection = session.connection()
     plan = _plan(connection.dialect, table, tuple(rows[0]), tuple(keys), tuple(update_columns))
-    unique = _last_per_key(rows, keys)
+    unique = _last_per_key(rows, keys) if keys else rows
     refusals = _Refusals(not refuse_rows, plan.sql)
     values = [
         _converted(column, process, name, length, by_value, refusals)
@@ -159,6 +159,13 @@ def upsert(
     if old:
         _sqlite_insert(connection, plan, plan.on_conflict_update, old)
     return refused
+
+
+def insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT ``rows`` (all with the same keys) into ``table``, in the way of :func:`upsert`:
+    values converted once by their column types, one driver call (PostgreSQL) or a few
+    (SQLite); a value its column refuses raises :class:`StatementError`, storing nothing."""
+    upsert(session, table, rows, (), ())
 
 
 def _sqlite_insert(
@@ -291,8 +298,8 @@ def _plan(
         for name in columns
     )
     into = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)})"
-    on_conflict = f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO "
-    conflict = on_conflict + (
+    on_conflict = f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO " if keys else ""
+    conflict = on_conflict and on_conflict + (
         "UPDATE SET " + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in update_columns)
         if update_columns
         else "NOTHING"
@@ -309,7 +316,7 @@ def _plan(
             into=f"{into} VALUES",
             marks=marks,
             on_conflict_update=conflict,
-            on_conflict_nothing=f"{on_conflict}NOTHING",
+            on_conflict_nothing=on_conflict and f"{on_conflict}NOTHING",
         )
     if dialect.name == "postgresql":
         # Every row in one JSON document, which the server unpacks (json_to_recordset):

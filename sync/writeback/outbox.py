@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from sync.mapping import OUTBOUND
 from sync.mapping.coerce import COERCERS
 from sync.plain import plain
-from sync.store import OPEN_OUTBOX_STATUSES, Crm, Opportunity, OutboxEntry, OutboxStatus
+from sync.store import OUTBOX_OPEN, Crm, Opportunity, OutboxEntry, OutboxStatus
+from sync.store.bulk import insert
 
 __all__ = ["Staged", "stage", "stage_many"]
 
@@ -75,7 +76,7 @@ def stage_many(session: Session, items: Sequence[Staged]) -> None:
                 .where(
                     OutboxEntry.crm == crm,
                     OutboxEntry.crm_id.in_(ids[start : start + 1000]),
-                    OutboxEntry.status.in_(OPEN_OUTBOX_STATUSES),
+                    OUTBOX_OPEN,
                 )
                 .with_for_update()
             )
@@ -93,7 +94,7 @@ def stage_many(session: Session, items: Sequence[Staged]) -> None:
             entry.desired = {**entry.desired, **values}
     session.flush()
     if new:  # the table's insert: no ORM bookkeeping, no ids fetched back
-        session.execute(cast(Table, OutboxEntry.__table__).insert(), new)
+        insert(session, cast(Table, OutboxEntry.__table__), new)
 
 
 def stage(session: Session, opportunity: Opportunity, values: Mapping[str, Any]) -> OutboxEntry:
@@ -107,7 +108,7 @@ def stage(session: Session, opportunity: Opportunity, values: Mapping[str, Any])
         .where(
             OutboxEntry.crm == opportunity.crm,
             OutboxEntry.crm_id == opportunity.crm_id,
-            OutboxEntry.status.in_(OPEN_OUTBOX_STATUSES),
+            OUTBOX_OPEN,
         )
         .with_for_update()
     ).first()

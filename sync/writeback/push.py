@@ -29,6 +29,7 @@ from sync.log import get_logger
 from sync.mapping import CompiledMapping, crm_targets
 from sync.store import (
     OPEN_OUTBOX_STATUSES,
+    OUTBOX_OPEN,
     AuditEntity,
     Crm,
     Opportunity,
@@ -319,7 +320,7 @@ def reopen_rejected(factory: sessionmaker[Session], crm: Crm, *, actor: str = "c
                 select(OutboxEntry).where(
                     OutboxEntry.crm == crm,
                     OutboxEntry.crm_id == entry.crm_id,
-                    OutboxEntry.status.in_(OPEN_OUTBOX_STATUSES),
+                    OUTBOX_OPEN,
                 )
             ).first()
             newer = open_row.desired if open_row is not None else {}

@@ -6,6 +6,7 @@ from sync.store.models.audit import AuditEntry
 from sync.store.models.base import NAMING_CONVENTION, Base, append_only
 from sync.store.models.crm import (
     OPEN_OUTBOX_STATUSES,
+    OUTBOX_OPEN,
     Opportunity,
     OutboxEntry,
     QuarantinedRecord,
@@ -24,6 +25,7 @@ __all__ = [
     "NAMING_CONVENTION",
     "OPEN_CREATE_STATUSES",
     "OPEN_OUTBOX_STATUSES",
+    "OUTBOX_OPEN",
     "Agreement",
     "AgreementRule",
     "ApiKey",

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    literal_column,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -40,7 +41,14 @@ from sync.store.types import (
 if TYPE_CHECKING:
     from sync.store.models.partners import Partner
 
-__all__ = ["OPEN_OUTBOX_STATUSES", "Opportunity", "OutboxEntry", "QuarantinedRecord", "SyncState"]
+__all__ = [
+    "OPEN_OUTBOX_STATUSES",
+    "OUTBOX_OPEN",
+    "Opportunity",
+    "OutboxEntry",
+    "QuarantinedRecord",
+    "SyncState",
+]
 
 #: Outbox rows still to be sent; at most one of them per CRM record.
 OPEN_OUTBOX_STATUSES: tuple[OutboxStatus, ...] = (OutboxStatus.PENDING, OutboxStatus.RETRY)
@@ -189,6 +197,15 @@ class OutboxEntry(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     opportunity: Mapped[Opportunity] = relationship()
+
+
+#: "The row is open", written with the states as literals, as the partial unique index's
+#: condition is: SQLite uses a partial index only where the query's terms prove its
+#: condition, which ``status IN (?, ?)`` with bound values never does (a look-up of a
+#: page's records then read every open row of the CRM instead of one per record).
+OUTBOX_OPEN = OutboxEntry.status.in_(
+    [literal_column(f"'{status.value}'") for status in OPEN_OUTBOX_STATUSES]
+)
 
 
 class SyncState(Base):

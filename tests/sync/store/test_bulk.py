@@ -195,3 +195,38 @@ def test_rows_believed_new_that_exist_are_still_updated(session: Session) -> Non
     upsert(session, TABLE, [renamed, other], KEYS, updates(first), existing=set())
     assert stored(session, first["crm_id"]).name == "Renamed"
     assert stored(session, other["crm_id"]).name == "Bulk deal"
+
+
+def test_insert_stores_what_the_orm_stores_and_never_overwrites(session: Session) -> None:
+    """bulk.insert: audit rows (JSON, enums, instants) land as session.execute lands them;
+    a key already there is an integrity error, not an update."""
+    from sqlalchemy.exc import IntegrityError
+
+    from sync.store import AuditEntity, AuditEntry
+    from sync.store.bulk import insert as bulk_insert
+
+    audit: Table = AuditEntry.__table__  # type: ignore[assignment]
+    at = datetime(2026, 3, 1, 14, 0, 0, 5, tzinfo=PLUS_TWO)
+
+    def entry(entity_id: str) -> dict[str, Any]:
+        return {"at": at, "actor": "crm:salesforce", "entity_kind": AuditEntity.REGISTRATION,
+                "entity_id": entity_id, "action": "submit", "before": None,
+                "after": {"status": "pending", "amount": "10.50", "matched": ["a", "é\\"]},
+                "reason": "it's \"quoted\"; DROP TABLE x"}  # fmt: skip
+
+    session.execute(insert(AuditEntry), [entry("orm")])
+    bulk_insert(session, audit, [entry("bulk"), entry("bulk2")])
+    names = "at, actor, entity_kind, action, before, after, reason"
+    rows = {
+        r[0]: tuple(r[1:])
+        for r in session.connection().exec_driver_sql(
+            f"SELECT entity_id, {names} FROM audit_log ORDER BY id"
+        )
+    }
+    assert rows["bulk"] == rows["orm"] == rows["bulk2"]
+    first = session.scalar(select(AuditEntry).where(AuditEntry.entity_id == "bulk"))
+    assert first is not None
+    assert (first.at, first.after) == (at, entry("x")["after"])
+    taken = session.scalar(select(AuditEntry.id).where(AuditEntry.entity_id == "bulk"))
+    with pytest.raises(IntegrityError):
+        bulk_insert(session, audit, [{**entry("again"), "id": taken}])

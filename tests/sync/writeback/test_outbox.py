@@ -144,3 +144,34 @@ def test_values_that_are_no_outbound_value_are_refused(
         with pytest.raises(error):
             stage(session, opp, values)
         assert session.scalars(select(OutboxEntry)).all() == []
+
+
+def test_a_records_open_row_is_found_through_the_partial_index(
+    store: sessionmaker[Session],
+) -> None:
+    """The look-up of open rows by record (what stage_many runs for every page) proves the
+    partial unique index's condition, so SQLite searches it rather than every open row of
+    the CRM; with the states as bound values it would not."""
+    from sqlalchemy.dialects import sqlite
+
+    from sync.store import OPEN_OUTBOX_STATUSES, OUTBOX_OPEN
+
+    with store() as session:
+        if session.get_bind().dialect.name != "sqlite":
+            pytest.skip("a SQLite planner property (PostgreSQL proves it from bound values)")
+
+        def plan(condition: object) -> str:
+            query = select(OutboxEntry.id).where(
+                OutboxEntry.crm == Crm.SALESFORCE, OutboxEntry.crm_id.in_(["a", "b"]), condition
+            )
+            compiled = query.compile(
+                dialect=sqlite.dialect(), compile_kwargs={"render_postcompile": True}
+            )
+            params = [str(compiled.params[name]) for name in compiled.positiontup or ()]
+            rows = session.connection().exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {compiled}", tuple(params)
+            )
+            return " ".join(str(row[-1]) for row in rows)
+
+        assert "uq_outbox_open_record" in plan(OUTBOX_OPEN)
+        assert "uq_outbox_open_record" not in plan(OutboxEntry.status.in_(OPEN_OUTBOX_STATUSES))
