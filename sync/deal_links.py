@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, func, or_, select, tuple_, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from rules.matching import close_names, name_tokens
@@ -56,6 +56,7 @@ from sync.program import policy
 from sync.registration_facts import FUZZY_CANDIDATES, customer_key, drop_tokens, lock_customers
 from sync.settings import ProgramSettings, Settings
 from sync.store import (
+    REGISTRATION_LIVE,
     AuditEntity,
     Crm,
     Opportunity,
@@ -291,25 +292,23 @@ class _Run:
             keyed.append(Registration.customer_name_key.in_(names))
         # The live claims a deal's registration is decided on: the approved ones on its
         # customer (conflict) and its own partner's (duplicate, or the one to link);
-        # other partners' pending and held claims change nothing for it.
+        # other partners' pending and held claims change nothing for it. The customers'
+        # live claims come by their key indexes; the pairs are picked here (a condition on
+        # (partner, key) pairs in the query costs the planners more than the rows do).
         self.claims: dict[str, list[_Held]] = defaultdict(list)  # by customer key
         if keyed:
-            own = []
-            for column, attribute in (
-                (Registration.customer_domain_key, "domain_key"),
-                (Registration.customer_name_key, "name_key"),
-            ):
-                pairs = {(d.partner_id, getattr(d, attribute)) for d in deals
-                         if d.partner_id and getattr(d, attribute)}  # fmt: skip
-                if pairs:
-                    own.append(tuple_(Registration.partner_id, column).in_(sorted(pairs)))
-            live = self._keep(self._rows(
-                self._query().where(
-                    or_(*keyed), Registration.status.in_(_LIVE),
-                    or_(Registration.status == RegistrationStatus.APPROVED, *own),
-                ).order_by(Registration.id)
-            ))  # fmt: skip
-            for held in live:
+            own = {(d.partner_id, d.domain_key) for d in deals if d.partner_id and d.domain_key}
+            own |= {(d.partner_id, f"name:{d.name_key}") for d in deals
+                    if d.partner_id and d.name_key}  # fmt: skip
+            rows = self._rows(
+                self._query().where(or_(*keyed), REGISTRATION_LIVE).order_by(Registration.id)
+            )
+            wanted = [
+                row for row in rows
+                if row[2] is RegistrationStatus.APPROVED or (row[1], row[4]) in own
+                or (row[1], f"name:{row[3]}") in own
+            ]  # fmt: skip
+            for held in self._keep(wanted):
                 self._index(held)
         self._created(deals)
         self.partners = partner_facts(self.session, {d.partner_id for d in deals if d.partner_id})

@@ -46,6 +46,7 @@ from rules.registration import (
 from rules.vocabulary import BlockKind
 from sync.audit import record
 from sync.store import (
+    REGISTRATION_LIVE,
     AuditEntity,
     BlockedAccount,
     Opportunity,
@@ -152,7 +153,7 @@ def claims_on(
     rows = session.execute(
         select(Registration, Partner.tier)
         .join(Partner, Partner.id == Registration.partner_id)
-        .where(or_(*keyed), Registration.status.in_(_LIVE))
+        .where(or_(*keyed), REGISTRATION_LIVE)
         .order_by(Registration.id)
     ).tuples()
     pairs = [(r, claim(r, tier or "")) for r, tier in rows]
@@ -229,7 +230,7 @@ def _situation_statement(by_domain: bool, by_name: bool) -> CompoundSelect[Any]:
     claims = (
         select(literal("claim").label("kind"), *columns, *_NO_DEAL)
         .join(Partner, Partner.id == Registration.partner_id)
-        .where(or_(*claim_keys), Registration.status.in_(_LIVE))
+        .where(or_(*claim_keys), REGISTRATION_LIVE)
     )
     blocks = select(
         literal("block"), null(), null(), BlockedAccount.kind, BlockedAccount.name_key,

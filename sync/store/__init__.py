@@ -34,9 +34,11 @@ from sync.store.db import make_engine, redact, session_factory, transaction
 from sync.store.enums import ApiKeyRole, AuditEntity, Crm, DealCreateStatus, OutboxStatus
 from sync.store.errors import AppendOnlyViolation, SchemaOutOfDate, StoreError, StoreUnavailable
 from sync.store.models import (
+    LIVE_STATUSES,
     OPEN_CREATE_STATUSES,
     OPEN_OUTBOX_STATUSES,
     OUTBOX_OPEN,
+    REGISTRATION_LIVE,
     Agreement,
     AgreementRule,
     ApiKey,
@@ -58,9 +60,11 @@ from sync.store.models import (
 from sync.store.schema import current_revision, ensure_schema, head_revision, upgrade
 
 __all__ = [
+    "LIVE_STATUSES",
     "OPEN_CREATE_STATUSES",
     "OPEN_OUTBOX_STATUSES",
     "OUTBOX_OPEN",
+    "REGISTRATION_LIVE",
     "AccrualTrigger",
     "Agreement",
     "AgreementRule",

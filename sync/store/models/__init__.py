@@ -15,17 +15,21 @@ from sync.store.models.crm import (
 from sync.store.models.money import Agreement, AgreementRule, LedgerEntry, Payout, PayoutEntry
 from sync.store.models.partners import ApiKey, BlockedAccount, Partner
 from sync.store.models.registrations import (
+    LIVE_STATUSES,
     OPEN_CREATE_STATUSES,
+    REGISTRATION_LIVE,
     DealCreate,
     Registration,
     RegistrationToken,
 )
 
 __all__ = [
+    "LIVE_STATUSES",
     "NAMING_CONVENTION",
     "OPEN_CREATE_STATUSES",
     "OPEN_OUTBOX_STATUSES",
     "OUTBOX_OPEN",
+    "REGISTRATION_LIVE",
     "Agreement",
     "AgreementRule",
     "ApiKey",

@@ -6,7 +6,16 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    literal_column,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from rules.vocabulary import RegistrationSource, RegistrationStatus
@@ -18,8 +27,22 @@ if TYPE_CHECKING:
     from sync.store.models.crm import Opportunity
     from sync.store.models.partners import Partner
 
-__all__ = ["OPEN_CREATE_STATUSES", "DealCreate", "Registration", "RegistrationToken"]
+__all__ = [
+    "LIVE_STATUSES",
+    "OPEN_CREATE_STATUSES",
+    "REGISTRATION_LIVE",
+    "DealCreate",
+    "Registration",
+    "RegistrationToken",
+]
 
+#: The states of a live claim (the rules' ``LIVE``), in a fixed order.
+LIVE_STATUSES = (
+    RegistrationStatus.PENDING,
+    RegistrationStatus.APPROVED,
+    RegistrationStatus.CONFLICT,
+)
+_LIVE_SQL = "status IN (" + ", ".join(f"'{s.value}'" for s in LIVE_STATUSES) + ")"
 _APPROVED = text("status = 'approved'")
 _LINKED = text("opportunity_id IS NOT NULL")
 _IN_CONFLICT = text("conflict_with IS NOT NULL")
@@ -58,6 +81,17 @@ class Registration(Base):
         Index("ix_registrations_customer_domain_key_status", "customer_domain_key", "status"),
         Index("ix_registrations_partner_id_status", "partner_id", "status"),
         Index("ix_registrations_status_protected_until", "status", "protected_until"),
+        # The live claims on a customer, by either key: what every check reads (migration
+        # 0004). Queries say "live" with REGISTRATION_LIVE, so the planners see they apply.
+        *(
+            Index(
+                f"ix_registrations_live_{name}",
+                column,
+                sqlite_where=text(_LIVE_SQL),
+                postgresql_where=text(_LIVE_SQL),
+            )
+            for name, column in (("domain", "customer_domain_key"), ("name", "customer_name_key"))
+        ),
         # Sparse columns: their indexes hold the set values only (migration 0004).
         *(
             Index(f"ix_registrations_{c}", c, sqlite_where=w, postgresql_where=w)
@@ -161,3 +195,9 @@ class DealCreate(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     registration: Mapped[Registration] = relationship()
+
+
+#: "The registration is live", with the states as literals, as the partial indexes'
+#: condition is written: SQLite uses a partial index only where the query's terms prove
+#: its condition, which ``status IN (?, ?, ?)`` with bound values never does.
+REGISTRATION_LIVE = Registration.status.in_([literal_column(f"'{s.value}'") for s in LIVE_STATUSES])
