@@ -72,8 +72,10 @@ from sync.writeback.outbox import Staged, stage_many
 __all__ = ["Deal", "RegistrationLinks", "link_deals", "registration_links"]
 
 log = get_logger("sync.deal_links")
-#: Open direct deals looked at per customer key (the audit names up to five).
-DIRECT_PER_KEY = 5
+#: Open direct deals read per customer key: the oldest one, which the rules name (the
+#: first of a key is always a match: by name, only deals without a domain are read for a
+#: deal with one).
+DIRECT_PER_KEY = 1
 _LIVE = tuple(LIVE)
 _DEAL_COLUMNS = (
     Opportunity.id, Opportunity.crm, Opportunity.crm_id, Opportunity.name,
@@ -355,8 +357,8 @@ class _Run:
 
     def _direct_deals(self, deals: Sequence[Deal]) -> dict[str, list[_Direct]]:
         """Open deals with no partner on the batch's customers, by customer key: the first
-        five of each key that can be the same customer (a rule needs one; the audit names
-        five). By name, a deal with a domain can only be the customer of one without."""
+        of each key that can be the same customer (the rule names the oldest). By name, a
+        deal with a domain can only be the customer of one without."""
         domains = {d.domain_key for d in deals if d.domain_key}
         names_any = {d.name_key for d in deals if d.name_key and not d.domain_key}
         names_open = {d.name_key for d in deals if d.name_key and d.domain_key}
