@@ -287,6 +287,13 @@ class _Run:
             known = self.by_deal.get(held.opportunity_id or 0)
             if known is None or held.claim.status in LIVE or known.claim.status not in LIVE:
                 self.by_deal[held.opportunity_id or 0] = held
+        self._created(deals)
+        # Only a partner's deal with no registration yet is decided on its customer's facts
+        # (linked, or registered); a linked deal only closes its own, and a deal with no
+        # partner (most of a mirror) needs none of them.
+        deciding = [d for d in deals if d.partner_id and d.id not in self.by_deal]
+        names = {d.name_key for d in deciding if d.name_key}
+        domains = {d.domain_key for d in deciding if d.domain_key}
         keyed = []
         if domains:
             keyed.append(Registration.customer_domain_key.in_(domains))
@@ -312,11 +319,12 @@ class _Run:
             ]  # fmt: skip
             for held in self._keep(wanted):
                 self._index(held)
-        self._created(deals)
-        self.partners = partner_facts(self.session, {d.partner_id for d in deals if d.partner_id})
+        self.partners = partner_facts(
+            self.session, {d.partner_id for d in deciding if d.partner_id}
+        )
         self.blocks = [Block(b.kind, b.domain, b.name_key)
                        for b in blocks_for(self.session, domains, names)]  # fmt: skip
-        self.direct = self._direct_deals(deals)
+        self.direct = self._direct_deals(deciding)
         self.direct_on: dict[int, tuple[DirectDeal, ...]] = {}
         # Fuzzy candidates by name word, read for the words of the deals that fall through
         # every other check (the only ones a fuzzy match can change): predicted here from
@@ -326,7 +334,7 @@ class _Run:
         self.fuzzy_read: set[str] = set()
         if self.program.register_from_crm and self.policy.fuzzy_threshold > 0:
             self._read_fuzzy({
-                word for deal in deals if self._may_fall_through(deal)
+                word for deal in deciding if self._may_fall_through(deal)
                 for word in name_tokens(deal.name_key or "")
             })  # fmt: skip
 
