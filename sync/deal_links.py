@@ -331,12 +331,15 @@ class _Run:
         # the facts just read, then per deal for any the prediction missed.
         self.fuzzy: defaultdict[str, list[_Held]] = defaultdict(list)
         self.fuzzy_no_domain: defaultdict[str, list[_Held]] = defaultdict(list)
-        self.fuzzy_read: set[str] = set()
+        self.fuzzy_read: set[str] = set()  # words whose claims without a domain are read
+        self.fuzzy_read_domain: set[str] = set()  # ... and those with one
         if self.program.register_from_crm and self.policy.fuzzy_threshold > 0:
-            self._read_fuzzy({
-                word for deal in deciding if self._may_fall_through(deal)
-                for word in name_tokens(deal.name_key or "")
-            })  # fmt: skip
+            falling = [d for d in deciding if self._may_fall_through(d)]
+            for with_domain in (False, True):
+                self._read_fuzzy({
+                    word for deal in falling if not deal.domain_key or not with_domain
+                    for word in name_tokens(deal.name_key or "")
+                }, with_domain=with_domain)  # fmt: skip
 
     def _created(self, deals: Sequence[Deal]) -> None:
         """The registrations of the deals partnersync created (by the key they carry)."""
@@ -427,25 +430,35 @@ class _Run:
                     found[other.id] = DirectDeal(str(other.crm), other.crm_id, other.name)
         return tuple(found[k] for k in sorted(found))[:5]
 
-    def _read_fuzzy(self, words: set[str]) -> None:
-        """Live registrations sharing a name word, for the words not read yet: per word,
-        the newest :data:`FUZZY_CANDIDATES` with a domain and as many without (a deal with
-        a domain is compared with the latter only), as a submission's look-up reads them."""
-        words = {w[:64] for w in words} - self.fuzzy_read
-        if not words:
-            return
-        self.fuzzy_read |= words
+    def _read_fuzzy(self, words: set[str], *, with_domain: bool) -> None:
+        """Live registrations sharing a name word, for the words not read yet, as a
+        submission's look-up reads them: per word, the newest :data:`FUZZY_CANDIDATES`
+        without a domain (all a deal with a domain is compared with) and, ``with_domain``
+        (for a deal without one), as many with a domain too."""
+        words = {w[:64] for w in words}
+        for has_domain, read in ((False, self.fuzzy_read), (True, self.fuzzy_read_domain)):
+            if has_domain and not with_domain:
+                continue
+            wanted = words - read
+            if wanted:
+                read |= wanted
+                self._read_fuzzy_part(wanted, has_domain)
+
+    def _read_fuzzy_part(self, words: set[str], has_domain: bool) -> None:
         token = RegistrationToken.token
-        has_domain = Registration.customer_domain_key.is_not(None)
+        domain = Registration.customer_domain_key
         rank = func.row_number().over(
-            partition_by=(token, has_domain), order_by=RegistrationToken.registration_id.desc()
+            partition_by=token, order_by=RegistrationToken.registration_id.desc()
         )
         ranked = (
             select(token, RegistrationToken.registration_id, rank.label("rank"))
             .join(Registration, Registration.id == RegistrationToken.registration_id)
-            .where(token.in_(sorted(words)), Registration.status.in_(_LIVE))
+            # The domain tested as an expression: no index serves it, so the planners start
+            # from the words (a few hundred rows each), not from every claim without one.
+            .where(token.in_(sorted(words)), Registration.status.in_(_LIVE),
+                   (func.coalesce(domain, "") != "") == has_domain)
             .subquery()
-        )
+        )  # fmt: skip
         rows = self._rows(
             select(ranked.c.token, Registration.id, Registration.partner_id,
                    Registration.status, Registration.customer_name_key,
@@ -455,10 +468,10 @@ class _Run:
         )  # fmt: skip
         # What a fuzzy match weighs of a claim (its state, partner, keys): the batch's own
         # copy where it holds one (its state may have changed here), else a plain one.
-        for word, id_, partner_id, status, name, domain in rows:
+        for word, id_, partner_id, status, name, domain_key in rows:
             held = self.held.get(id_)
             if held is None:
-                held = _Held(Claim(id_, partner_id, status, name, domain), None, None)
+                held = _Held(Claim(id_, partner_id, status, name, domain_key), None, None)
             self.fuzzy[word].append(held)
             if not held.claim.domain_key:
                 self.fuzzy_no_domain[word].append(held)
@@ -488,7 +501,7 @@ class _Run:
         if not deal.name_key or self.policy.fuzzy_threshold <= 0:
             return ()
         words = name_tokens(deal.name_key)
-        self._read_fuzzy(set(words))
+        self._read_fuzzy(set(words), with_domain=not deal.domain_key)
         # A fuzzy match counts only where a domain is missing on one side: a deal with a
         # domain is compared with the claims that have none.
         index = self.fuzzy_no_domain if deal.domain_key else self.fuzzy
