@@ -245,7 +245,7 @@ class _Compiler(FileCompiler):
             self.problem(
                 "create.external_id",
                 "must name a unique / external-id field of the object that holds the "
-                f'registration\'s key, e.g. "Partnersync_Key__c" (got {external_id!r})',
+                f"registration's key, a field name without dots (got {external_id!r})",
             )
             external_id = None
         raw_fields = table.get("fields", {})
