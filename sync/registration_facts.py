@@ -1,7 +1,8 @@
 """What the registration rules need to know, looked up with indexed queries, and how their
 decisions are written: state, audit row and the CRM's fields, in one transaction.
 
-No look-up scans a table: live claims come from the (customer key, status) indexes,
+No look-up scans a table: live claims come from the partial indexes of live claims by
+customer key (queries say "live" with ``REGISTRATION_LIVE``, so the planners use them),
 blocked accounts from their domain and name keys, open direct deals from the mirror's
 partial indexes on them (:func:`situation` reads the three in one statement), and fuzzy
 name candidates from ``registration_tokens``, which holds the name words of live
