@@ -108,6 +108,24 @@ def echo_result(row: Mapping[str, Any], fmt: str) -> None:
         typer.echo(render([dict(row)], fmt))
 
 
+def echo_rows(
+    rows: Sequence[Mapping[str, Any]],
+    fmt: str,
+    *,
+    title: str,
+    optional: Sequence[str] = (),
+    empty: str,
+) -> None:
+    """A listing: a table (or CSV, JSON) of ``rows``; for no rows as a table, the hint
+    ``empty`` on stderr instead (CSV and JSON print their empty forms, for scripts)."""
+    from sync.cli.output import render
+
+    if not rows and fmt == "table":
+        typer.echo(empty, err=True)
+        return
+    typer.echo(render(rows, fmt, title=title, optional=optional))
+
+
 def not_built(command: str, capability: str) -> NoReturn:
     typer.echo(
         f"partnersync {command}: {capability} is not built yet in this version; "

@@ -7,7 +7,15 @@ from typing import Annotated
 import typer
 
 from sync.cli.app import app
-from sync.cli.common import FormatOption, check_format, echo_json, echo_result, load, open_store
+from sync.cli.common import (
+    FormatOption,
+    check_format,
+    echo_json,
+    echo_result,
+    echo_rows,
+    load,
+    open_store,
+)
 
 __all__: list[str] = []
 
@@ -29,19 +37,14 @@ def deals_list(
     fmt: FormatOption = "table",
 ) -> None:
     """Mirrored deals with the registration each shows."""
-    from sync.cli.output import render
     from sync.deals import list_deals
 
     settings = load()
     fmt = check_format(fmt)
     rows = list_deals(open_store(settings), crm=crm, partner_id=partner, status=status,
                       customer=customer, limit=limit)  # fmt: skip
-    if not rows and fmt == "table":
-        typer.echo("no mirrored deal matches", err=True)
-        return
-    typer.echo(
-        render(rows, fmt, title="deals", optional=("deleted", "stage", "currency", "amount"))
-    )
+    echo_rows(rows, fmt, title="deals", optional=("deleted", "stage", "currency", "amount"),
+              empty="no mirrored deal matches")  # fmt: skip
 
 
 @deals_app.command("show")

@@ -11,7 +11,15 @@ import typer
 from sqlalchemy.orm import Session
 
 from sync.cli.app import app
-from sync.cli.common import FormatOption, actor, check_format, echo_result, load, open_store
+from sync.cli.common import (
+    FormatOption,
+    actor,
+    check_format,
+    echo_result,
+    echo_rows,
+    load,
+    open_store,
+)
 from sync.settings import Settings
 
 __all__: list[str] = []
@@ -76,16 +84,13 @@ def partners_import(
 @partners_app.command("list")
 def partners_list(fmt: FormatOption = "table") -> None:
     """Every partner."""
-    from sync.cli.output import render
     from sync.partners import list_partners
 
-    settings = load()
-    fmt = check_format(fmt)
-    rows = list_partners(open_store(settings))
-    if not rows and fmt == "table":
-        typer.echo("no partners yet: partnersync partners add ID --name N --tier T", err=True)
-        return
-    typer.echo(render(rows, fmt, title="partners", optional=("created_at", "hubspot_company_id")))
+    fmt = check_format(fmt)  # before the store is opened
+    rows = list_partners(open_store(load()))
+    echo_rows(rows, fmt, title="partners",
+              optional=("created_at", "hubspot_company_id"),
+              empty="no partners yet: partnersync partners add ID --name N --tier T")  # fmt: skip
 
 
 @partners_app.command("show")
@@ -133,16 +138,12 @@ def accounts_block(
 @accounts_app.command("list")
 def accounts_list(fmt: FormatOption = "table") -> None:
     """Every blocked account."""
-    from sync.cli.output import render
     from sync.partners import blocked_accounts
 
-    settings = load()
-    fmt = check_format(fmt)
-    rows = blocked_accounts(open_store(settings))
-    if not rows and fmt == "table":
-        typer.echo("no blocked accounts", err=True)
-        return
-    typer.echo(render(rows, fmt, title="blocked accounts", optional=("created_at", "reason")))
+    fmt = check_format(fmt)  # before the store is opened
+    rows = blocked_accounts(open_store(load()))
+    echo_rows(rows, fmt, title="blocked accounts",
+              optional=("created_at", "reason"), empty="no blocked accounts")  # fmt: skip
 
 
 @accounts_app.command("unblock")

@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from sync.cli.app import app
-from sync.cli.common import FormatOption, actor, check_format, echo_result, load, open_store
+from sync.cli.common import (
+    FormatOption,
+    actor,
+    check_format,
+    echo_result,
+    echo_rows,
+    load,
+    open_store,
+)
 from sync.settings import ConfigError
 
 if TYPE_CHECKING:
@@ -71,17 +79,14 @@ def list_(
     fmt: FormatOption = "table",
 ) -> None:
     """Registrations, oldest first."""
-    from sync.cli.output import render
 
     fmt = check_format(fmt)
     rows = _service().list(partner_id=partner, status=status, limit=limit, after_id=after)
-    if not rows and fmt == "table":
-        typer.echo("no registrations match", err=True)
-        return
     optional = ("note", "decided_by", "decided_at", "submitted_at", "opportunity_id", "source",
                 "extensions_used", "close_date", "practice", "customer_domain", "currency",
                 "amount")  # fmt: skip
-    typer.echo(render(rows, fmt, title="registrations", optional=optional))
+    echo_rows(rows, fmt, title="registrations", optional=optional,
+              empty="no registrations match")  # fmt: skip
 
 
 @registrations_app.command("show")

@@ -294,3 +294,27 @@ def test_partners_accounts_and_registrations_from_the_command_line(tmp_path: Pat
         "registrations", "expire-due", "--as-of", "2099-01-01", "--dry-run", "--format", "json"
     )
     assert [r["becomes"] for r in json.loads(dry.stdout)] == ["expired"]
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        pytest.param(["partners", "list"], "no partners yet: partnersync partners add",
+                     id="partners"),
+        pytest.param(["accounts", "list"], "no blocked accounts", id="accounts"),
+        pytest.param(["registrations", "list"], "no registrations match", id="registrations"),
+        pytest.param(["deals", "list"], "no mirrored deal matches", id="deals"),
+    ],
+)  # fmt: skip
+def test_an_empty_listing_says_so_as_a_table_and_is_empty_for_scripts(
+    tmp_path: Path, args: list[str], hint: str
+) -> None:
+    """As a table, an empty listing prints a hint on stderr and nothing on stdout; as JSON
+    it is an empty array, so a script reads it like any other answer."""
+    (tmp_path / "settings.toml").write_text(f'[store]\nurl = "sqlite:///{tmp_path / "ps.db"}"\n')
+    table = run_cli(*args, cwd=tmp_path)
+    assert (table.returncode, table.stdout) == (0, "")
+    assert hint in table.stderr
+    as_json = run_cli(*args, "--format", "json", cwd=tmp_path)
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout) == []
