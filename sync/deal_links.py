@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, union, update
 from sqlalchemy.orm import Session
 
 from rules.matching import close_names, name_tokens
@@ -36,6 +36,7 @@ from rules.registration import (
     LIVE,
     Block,
     Claim,
+    Decision,
     DirectDeal,
     FuzzyMatch,
     RegistrationError,
@@ -72,10 +73,6 @@ from sync.writeback.outbox import Staged, stage_many
 __all__ = ["Deal", "RegistrationLinks", "link_deals", "registration_links"]
 
 log = get_logger("sync.deal_links")
-#: Open direct deals read per customer key: the oldest one, which the rules name (the
-#: first of a key is always a match: by name, only deals without a domain are read for a
-#: deal with one).
-DIRECT_PER_KEY = 1
 _LIVE = tuple(LIVE)
 _DEAL_COLUMNS = (
     Opportunity.id, Opportunity.crm, Opportunity.crm_id, Opportunity.name,
@@ -134,6 +131,47 @@ def _deals(session: Session, ids: Sequence[int]) -> list[Deal]:
         )
         out.extend(Deal(*row) for row in rows)
     return out
+
+
+def _deciding_claims(deals: Sequence[Deal]) -> Any:
+    """The ids of the live claims that can decide registering ``deals``: on each deal's
+    customer (``rules.registration.same_customer``), the approved ones (a conflict) and
+    the deal's own partner's (a duplicate, or the one to link). Other partners' pending
+    and held claims change nothing for it, and a customer many partners chase has
+    hundreds of them.
+
+    One part per key: by domain; by name for deals without a domain; by name among the
+    claims without a domain for deals with one (a common name is shared by customers on
+    many domains). Each part keeps its rows by a (partner, key) text matched against the
+    batch's pairs, in the live-claim indexes, which hold those columns (migration 0005):
+    the claims passed over are never read. The text is a filter, never an access path
+    (row values in the planners' hands cost more than the rows), so the caller picks the
+    exact pairs from what comes back."""
+    reg = Registration
+    approved = reg.status == RegistrationStatus.APPROVED
+    by_domain = {f"{d.partner_id}|{d.domain_key}" for d in deals if d.domain_key}
+    by_name = {f"{d.partner_id}|{d.name_key}" for d in deals if d.name_key}
+    named = or_(approved, (reg.partner_id + "|" + reg.customer_name_key).in_(by_name))
+    names_any = {d.name_key for d in deals if d.name_key and not d.domain_key}
+    names_open = {d.name_key for d in deals if d.name_key and d.domain_key} - names_any
+    parts = []
+    if by_domain:
+        parts.append(select(reg.id).where(
+            reg.customer_domain_key.in_({d.domain_key for d in deals if d.domain_key}),
+            REGISTRATION_LIVE,
+            or_(approved, (reg.partner_id + "|" + reg.customer_domain_key).in_(by_domain)),
+        ))  # fmt: skip
+    if names_any:
+        parts.append(select(reg.id).where(reg.customer_name_key.in_(names_any),
+                                          REGISTRATION_LIVE, named))  # fmt: skip
+    if names_open:
+        # The domain tested as an expression: in the name index, never through the domain
+        # index (the planners would walk every claim without a domain).
+        parts.append(select(reg.id).where(
+            reg.customer_name_key.in_(names_open), func.coalesce(reg.customer_domain_key, "") == "",
+            REGISTRATION_LIVE, named,
+        ))  # fmt: skip
+    return parts[0] if len(parts) == 1 else union(*parts)
 
 
 class RegistrationLinks:
@@ -252,6 +290,10 @@ class _Run:
         self.counts = counts
         self.held: dict[int, _Held] = {}  # by registration id (temporary ids negative)
         self.staged: dict[int, tuple[Deal, _Held]] = {}
+        # Decisions made while loading (deal id -> submission, situation, decision), and
+        # the customer keys whose claims changed since.
+        self.predicted: dict[int, tuple[Submission, Situation, Decision]] = {}
+        self.touched: set[str] = set()
         self.audits: list[tuple[_Held, str, dict[str, Any], dict[str, Any], str]] = []
 
     # --- the facts --------------------------------------------------------------------
@@ -294,23 +336,14 @@ class _Run:
         deciding = [d for d in deals if d.partner_id and d.id not in self.by_deal]
         names = {d.name_key for d in deciding if d.name_key}
         domains = {d.domain_key for d in deciding if d.domain_key}
-        keyed = []
-        if domains:
-            keyed.append(Registration.customer_domain_key.in_(domains))
-        if names:
-            keyed.append(Registration.customer_name_key.in_(names))
-        # The live claims a deal's registration is decided on: the approved ones on its
-        # customer (conflict) and its own partner's (duplicate, or the one to link);
-        # other partners' pending and held claims change nothing for it. The customers'
-        # live claims come by their key indexes; the pairs are picked here (a condition on
-        # (partner, key) pairs in the query costs the planners more than the rows do).
         self.claims: dict[str, list[_Held]] = defaultdict(list)  # by customer key
-        if keyed:
-            own = {(d.partner_id, d.domain_key) for d in deals if d.partner_id and d.domain_key}
-            own |= {(d.partner_id, f"name:{d.name_key}") for d in deals
-                    if d.partner_id and d.name_key}  # fmt: skip
+        if names or domains:
+            own = {(d.partner_id, d.domain_key) for d in deciding if d.domain_key}
+            own |= {(d.partner_id, f"name:{d.name_key}") for d in deciding if d.name_key}
             rows = self._rows(
-                self._query().where(or_(*keyed), REGISTRATION_LIVE).order_by(Registration.id)
+                self._query()
+                .where(Registration.id.in_(_deciding_claims(deciding)))
+                .order_by(Registration.id)
             )
             wanted = [
                 row for row in rows
@@ -390,21 +423,18 @@ class _Run:
             ]
             if no_domain:
                 conditions.append(Opportunity.customer_domain_key.is_(None))
-            # Ranked on the partial index alone; only the first few rows are read.
-            rank = func.row_number().over(partition_by=column, order_by=Opportunity.id)
-            ranked = (
-                select(Opportunity.id, rank.label("rank"))
+            # The oldest of each key, on the partial index alone (a window over every open
+            # deal of a popular customer costs four times as much).
+            first = (
+                select(func.min(Opportunity.id).label("id"))
                 .where(*conditions)
+                .group_by(column)
                 .with_hint(
                     Opportunity, f"INDEXED BY ix_opportunities_open_direct_{index}", "sqlite"
                 )
                 .subquery()
             )
-            rows = self._rows(
-                select(*_DIRECT_COLUMNS)
-                .join(ranked, ranked.c.id == Opportunity.id)
-                .where(ranked.c.rank <= DIRECT_PER_KEY)
-            )
+            rows = self._rows(select(*_DIRECT_COLUMNS).join(first, first.c.id == Opportunity.id))
             for row in rows:
                 deal = _Direct(*row)
                 key = deal.domain_key if prefix == "" else deal.name_key
@@ -481,14 +511,21 @@ class _Run:
         partner = self.partners.get(deal.partner_id or "")
         if partner is None or not deal.name_key or deal.id in self.by_deal:
             return False
+        situation = self._situation(deal, fuzzy=())
         try:
-            decision = decide_submission(
-                self._submission(deal, partner), self._situation(deal, fuzzy=()), self.policy,
-                self.now.date(),
-            )  # fmt: skip
+            submission = self._submission(deal, partner)
+            decision = decide_submission(submission, situation, self.policy, self.now.date())
         except RegistrationError:
             return False
+        self.predicted[deal.id] = (submission, situation, decision)
         return fuzzy_can_change(decision)
+
+    def _touch(self, claim: Claim) -> None:
+        """``claim`` is new, or changed its state: the decisions predicted on its customer
+        keys no longer hold."""
+        if claim.domain_key:
+            self.touched.add(claim.domain_key)
+        self.touched.add(f"name:{claim.name_key}")
 
     def _word_index(self, held: _Held) -> None:
         """Later deals of the batch find ``held`` by the words of its name, fuzzily."""
@@ -591,10 +628,18 @@ class _Run:
         partner = self.partners.get(deal.partner_id)
         if partner is None or not deal.name_key:
             return None  # no customer name to register: the deal stays as it is
-        submission = self._submission(deal, partner)
-        situation = self._situation(deal, fuzzy=())
+        # The decision predicted while loading holds unless a deal before this one added a
+        # claim on its customer's keys or changed one (most of a page's customers are
+        # different): each deal is decided once.
+        predicted = self.predicted.pop(deal.id, None)
+        keys = {deal.domain_key, f"name:{deal.name_key}"}
         try:
-            decision = decide_submission(submission, situation, self.policy, self.now.date())
+            if predicted is not None and not keys & self.touched:
+                submission, situation, decision = predicted
+            else:
+                submission = self._submission(deal, partner)
+                situation = self._situation(deal, fuzzy=())
+                decision = decide_submission(submission, situation, self.policy, self.now.date())
             if fuzzy_can_change(decision):  # weighed last: looked up only when it may count
                 situation = replace(situation, fuzzy=self._fuzzy(deal))
                 decision = decide_submission(submission, situation, self.policy, self.now.date())
@@ -632,6 +677,7 @@ class _Run:
         self.audits.append((held, "submit", {}, after, why))
         self.by_deal[deal.id] = held
         self._index(held)
+        self._touch(held.claim)
         self._word_index(held)
         self.staged[deal.id] = (deal, held)
         self.counts[f"registered_{change.status.value}"] += 1
@@ -643,6 +689,7 @@ class _Run:
             return
         change = decision.main
         held.claim = apply(held.claim, change)
+        self._touch(held.claim)
         held.reason = change.reason.value if change.reason else None
         values = {"status": change.status, "reason": held.reason, "decided_at": self.now,
                   "decided_by": self.actor}  # fmt: skip

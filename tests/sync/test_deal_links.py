@@ -32,13 +32,17 @@ def deal(number: int, name: str, domain: str | None, partner: str | None) -> Opp
     )  # fmt: skip
 
 
-def register(store: sessionmaker[Session], opportunities: Sequence[Opportunity]) -> list[Any]:
+def register(
+    store: sessionmaker[Session],
+    opportunities: Sequence[Opportunity],
+    program: ProgramSettings = PROGRAM,
+) -> list[Any]:
     """Store the deals, register the partner ones in one batch; their registrations."""
     with transaction(store) as session:
         session.add_all(opportunities)
         session.flush()
         ids = [o.id for o in opportunities if o.partner_id]
-        link_deals(session, _deals(session, ids), PROGRAM, NOW, actor="crm:salesforce")
+        link_deals(session, _deals(session, ids), program, NOW, actor="crm:salesforce")
     with store() as session:
         rows = session.execute(
             select(Registration.opportunity_id, Registration.status, Registration.reason)
@@ -82,10 +86,13 @@ def test_direct_deals_found_by_the_batch(
     assert register(partners, rows) == [outcome]
 
 
-def test_claims_the_batch_decides_on(partners: sessionmaker[Session]) -> None:
+@pytest.mark.parametrize("fuzzy", [0, 90], ids=["exact", "fuzzy"])
+def test_claims_the_batch_decides_on(partners: sessionmaker[Session], fuzzy: int) -> None:
     """A rival's pending claim changes nothing, its approved one is a conflict, the
     partner's own live claim is linked (not a duplicate), a second deal of the partner on
-    that customer is a duplicate; one batch sees what the deals before it decided."""
+    that customer is a duplicate; one batch sees what the deals before it decided (with a
+    fuzzy threshold, every deal is decided while the batch loads, and decided again when
+    a deal before it changed its customer's claims)."""
     regs = RegistrationService(partners, PROGRAM, clock=lambda: NOW)
     regs.submit(partner_id="INITECH", customer_name="Pending Co", customer_domain="pending.com",
                 actor="cli")  # fmt: skip
@@ -100,13 +107,42 @@ def test_claims_the_batch_decides_on(partners: sessionmaker[Session]) -> None:
         deal(3, "Own Co", "own.com", "ACME"),
         deal(4, "New Co", "new.com", "ACME"),
         deal(5, "New Co", "new.com", "ACME"),
-    ])  # fmt: skip
+    ], ProgramSettings(fuzzy_threshold=fuzzy, register_from_crm=True))  # fmt: skip
     assert outcomes[0] == ("pending", None)
     assert outcomes[1] == ("conflict", "conflict")
     assert outcomes[2] == ("pending", None)
     assert regs.get(own["id"])["opportunity_id"] is not None
     assert outcomes[3] == ("pending", None)
     assert outcomes[4] == ("rejected", "duplicate")
+
+
+@pytest.mark.parametrize("fuzzy", [0, 90], ids=["exact", "fuzzy"])
+def test_a_deal_closed_earlier_in_the_batch_frees_its_customer(
+    partners: sessionmaker[Session], fuzzy: int
+) -> None:
+    """A rival's approved registration holds the customer until its deal is lost; a deal
+    of the partner later in the same batch is registered on a free customer (pending),
+    not held as a conflict with the claim that just ended."""
+    program = ProgramSettings(fuzzy_threshold=fuzzy, register_from_crm=True)
+    rival = deal(1, "Held Co", "held.com", "INITECH")
+    assert register(partners, [rival], program) == [("pending", None)]
+    regs = RegistrationService(partners, program, clock=lambda: NOW)
+    with partners() as session:
+        held = session.scalars(select(Registration.id)).one()
+    regs.approve(held, actor="manager")
+    with transaction(partners) as session:
+        lost = session.get(Opportunity, rival.id)
+        assert lost is not None
+        lost.is_closed = True
+        session.add(deal(2, "Held Co", "held.com", "ACME"))
+        session.flush()
+        ids = [rival.id, *session.scalars(select(Opportunity.id).where(Opportunity.id != rival.id))]
+        counts = link_deals(session, _deals(session, ids), program, NOW, actor="crm")
+    assert counts["closed"] == 1
+    assert counts["registered_pending"] == 1
+    with partners() as session:
+        rows = session.execute(select(Registration.partner_id, Registration.status)).all()
+    assert {p: status.value for p, status in rows} == {"INITECH": "lost", "ACME": "pending"}
 
 
 def test_the_batch_keeps_the_fuzzy_index_to_live_claims(partners: sessionmaker[Session]) -> None:

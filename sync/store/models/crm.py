@@ -111,9 +111,10 @@ class Opportunity(Base):
             sqlite_where=_OPEN_DIRECT["sqlite"],
             postgresql_where=_OPEN_DIRECT["postgresql"],
         ),
-        Index(
+        Index(  # with the domain: the deals without one on a name are one probe (0005)
             "ix_opportunities_open_direct_name",
             "customer_name_key",
+            "customer_domain_key",
             sqlite_where=_OPEN_DIRECT["sqlite"],
             postgresql_where=_OPEN_DIRECT["postgresql"],
         ),

@@ -82,15 +82,19 @@ class Registration(Base):
         Index("ix_registrations_partner_id_status", "partner_id", "status"),
         Index("ix_registrations_status_protected_until", "status", "protected_until"),
         # The live claims on a customer, by either key: what every check reads (migration
-        # 0004). Queries say "live" with REGISTRATION_LIVE, so the planners see they apply.
+        # 0004), with the columns a batch filters them on (0005). Queries say "live" with
+        # REGISTRATION_LIVE, so the planners see they apply.
         *(
             Index(
                 f"ix_registrations_live_{name}",
-                column,
+                *columns,
                 sqlite_where=text(_LIVE_SQL),
                 postgresql_where=text(_LIVE_SQL),
             )
-            for name, column in (("domain", "customer_domain_key"), ("name", "customer_name_key"))
+            for name, columns in (
+                ("domain", ("customer_domain_key", "partner_id", "status")),
+                ("name", ("customer_name_key", "customer_domain_key", "partner_id", "status")),
+            )
         ),
         # Sparse columns: their indexes hold the set values only (migration 0004).
         *(
