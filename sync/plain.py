@@ -57,8 +57,10 @@ def plain(value: Any, *, raw: bool = False, floats: bool = False, path: str = "$
         for key, item in value.items():
             if not isinstance(key, str):
                 raise TypeError(f"{path}: JSON object keys must be strings, got {key!r}")
-            # Text and null, most of a document, need no walk (nor a path for errors).
-            if item is None or (type(item) is str and "\x00" not in item):
+            # Text, null and whole numbers, most of a document, need no walk (nor a path
+            # for errors).
+            kind = type(item)
+            if item is None or kind is int or kind is bool or (kind is str and "\x00" not in item):
                 document[key] = item
             else:
                 document[key] = plain(item, raw=raw, floats=floats, path=f"{path}.{key}")

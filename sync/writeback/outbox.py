@@ -13,16 +13,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from sync.mapping import OUTBOUND
 from sync.mapping.coerce import COERCERS
 from sync.plain import plain
-from sync.store import OUTBOX_OPEN, Crm, Opportunity, OutboxEntry, OutboxStatus
+from sync.store import (
+    OUTBOX_OPEN,
+    Crm,
+    Opportunity,
+    OutboxEntry,
+    OutboxStatus,
+)
 from sync.store.bulk import insert
 
-__all__ = ["Staged", "stage", "stage_many"]
+__all__ = ["Staged", "open_rows", "stage", "stage_many"]
 
 
 def _typed(source: str, value: Any) -> Any:
@@ -55,6 +61,25 @@ def _plain_values(values: Mapping[str, Any]) -> dict[str, Any]:
     return {source: plain(_typed(source, value), path=source) for source, value in values.items()}
 
 
+_OUTBOX = cast(Table, OutboxEntry.__table__)
+
+
+def open_rows(session: Session, crm: Crm, crm_ids: Sequence[str]) -> list[tuple[int, str, Any]]:
+    """The open rows (id, CRM id, desired values) of these records, locked, through the
+    partial unique index of open rows. SQLite is told to use it: with a page's ids and no
+    statistics yet (an outbox empty at the last ANALYZE), its planner prefers the (crm,
+    status) index and reads every open row of the CRM for every page (30 ms a thousand
+    ids, against 0.6)."""
+    table = _OUTBOX
+    rows = session.execute(
+        select(table.c.id, table.c.crm_id, table.c.desired)
+        .where(table.c.crm == crm, table.c.crm_id.in_(crm_ids), OUTBOX_OPEN)
+        .with_hint(table, "INDEXED BY uq_outbox_open_record", "sqlite")
+        .with_for_update()
+    )
+    return [(id_, crm_id, desired) for id_, crm_id, desired in rows]
+
+
 def stage_many(session: Session, items: Sequence[Staged]) -> None:
     """:func:`stage` for many records: one look-up of their open rows, then an insert or an
     update each (a page of the mirror stages in a few statements, not one per record)."""
@@ -67,34 +92,41 @@ def stage_many(session: Session, items: Sequence[Staged]) -> None:
         known = merged.get(key)
         values = {**(known[1] if known else {}), **_plain_values(item.values)}
         merged[key] = (item, values)
-    open_rows: dict[tuple[Crm, str], OutboxEntry] = {}
+    # Plain rows, no ORM objects: a page stages thousands. What the session holds is
+    # written first, so the look-up sees it.
+    session.flush()
+    table = _OUTBOX
+    found: dict[tuple[Crm, str], tuple[int, dict[str, Any]]] = {}
     for crm in {crm for crm, _ in merged}:
         ids = [crm_id for c, crm_id in merged if c == crm]
         for start in range(0, len(ids), 1000):
-            rows = session.scalars(
-                select(OutboxEntry)
-                .where(
-                    OutboxEntry.crm == crm,
-                    OutboxEntry.crm_id.in_(ids[start : start + 1000]),
-                    OUTBOX_OPEN,
-                )
-                .with_for_update()
-            )
-            open_rows.update(((row.crm, row.crm_id), row) for row in rows)
-    new = []
+            rows = open_rows(session, crm, ids[start : start + 1000])
+            found.update(((crm, crm_id), (id_, desired)) for id_, crm_id, desired in rows)
+    new: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
     for key, (item, values) in merged.items():
-        entry = open_rows.get(key)
+        entry = found.get(key)
         if entry is None:
             new.append({
                 "crm": item.crm, "crm_id": item.crm_id, "opportunity_id": item.opportunity_id,
                 "desired": values, "status": OutboxStatus.PENDING, "attempts": 0,
                 "created_at": now, "updated_at": now,
             })  # fmt: skip
-        else:  # a new dict: JSON columns track assignment, not mutation
-            entry.desired = {**entry.desired, **values}
-    session.flush()
+        else:
+            changed.append({"key": entry[0], "desired": {**entry[1], **values}, "at": now})
+    if changed:
+        session.execute(
+            update(table).where(table.c.id == bindparam("key"))
+            .values(desired=bindparam("desired"), updated_at=bindparam("at")),
+            changed,
+        )  # fmt: skip
+        # The session's copies of those rows (a stage() before) read the new values.
+        updated = {row["key"] for row in changed}
+        for held in list(session.identity_map.values()):
+            if isinstance(held, OutboxEntry) and held.id in updated:
+                session.expire(held)
     if new:  # the table's insert: no ORM bookkeeping, no ids fetched back
-        insert(session, cast(Table, OutboxEntry.__table__), new)
+        insert(session, table, new)
 
 
 def stage(session: Session, opportunity: Opportunity, values: Mapping[str, Any]) -> OutboxEntry:
@@ -110,6 +142,7 @@ def stage(session: Session, opportunity: Opportunity, values: Mapping[str, Any])
             OutboxEntry.crm_id == opportunity.crm_id,
             OUTBOX_OPEN,
         )
+        .with_hint(OutboxEntry, "INDEXED BY uq_outbox_open_record", "sqlite")
         .with_for_update()
     ).first()
     if entry is None:

@@ -77,8 +77,6 @@ class Registration(Base):
             "status <> 'approved' OR protected_until IS NOT NULL", name="approved_protected"
         ),
         CheckConstraint("extensions_used >= 0", name="extensions_used"),
-        Index("ix_registrations_customer_name_key_status", "customer_name_key", "status"),
-        Index("ix_registrations_customer_domain_key_status", "customer_domain_key", "status"),
         Index("ix_registrations_partner_id_status", "partner_id", "status"),
         Index("ix_registrations_status_protected_until", "status", "protected_until"),
         # The live claims on a customer, by either key: what every check reads (migration

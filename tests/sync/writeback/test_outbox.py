@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.mapping import load_mapping
@@ -148,32 +149,35 @@ def test_values_that_are_no_outbound_value_are_refused(
 
 
 def test_a_records_open_row_is_found_through_the_partial_index(tmp_path: Path) -> None:
-    """The look-up of open rows by record (what stage_many runs for every page) proves the
-    partial unique index's condition, so SQLite searches it rather than every open row of
-    the CRM; with the states as bound values it would not. (A SQLite planner property:
-    PostgreSQL proves a partial index's condition from bound values itself.)"""
-    from sqlalchemy.dialects import sqlite
-
-    from sync.store import OPEN_OUTBOX_STATUSES, OUTBOX_OPEN, make_engine, upgrade
+    """The look-up of open rows by record (what stage_many runs for every page) searches
+    the partial unique index, not every open row of the CRM: also for a page's thousand
+    ids on a store without statistics, where SQLite's planner, left to itself, prefers
+    (crm, status). (PostgreSQL's planner has its statistics and proves a partial index's
+    condition from bound values itself.)"""
+    from sync.store import OUTBOX_OPEN, make_engine, session_factory, upgrade
+    from sync.writeback.outbox import open_rows
 
     url = f"sqlite:///{tmp_path / 'plan.db'}"
     upgrade(url)
     engine = make_engine(url)
+    ids = [f"006{n:015d}" for n in range(1000)]
+    plans: list[str] = []
 
-    def plan(condition: object) -> str:
-        query = select(OutboxEntry.id).where(
-            OutboxEntry.crm == Crm.SALESFORCE, OutboxEntry.crm_id.in_(["a", "b"]), condition
-        )
-        compiled = query.compile(
-            dialect=sqlite.dialect(), compile_kwargs={"render_postcompile": True}
-        )
-        params = [str(compiled.params[name]) for name in compiled.positiontup or ()]
-        with engine.connect() as connection:
-            rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", tuple(params))
-            return " ".join(str(row[-1]) for row in rows)
+    @event.listens_for(engine, "before_cursor_execute")
+    def explain(connection: Any, cursor: Any, sql: str, params: Any, *_: Any) -> None:
+        if sql.startswith("SELECT") and "outbox" in sql:
+            rows = cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
+            plans.append(" ".join(str(row[-1]) for row in rows))
 
     try:
-        assert "uq_outbox_open_record" in plan(OUTBOX_OPEN)
-        assert "uq_outbox_open_record" not in plan(OutboxEntry.status.in_(OPEN_OUTBOX_STATUSES))
+        with transaction(session_factory(engine)) as session:
+            assert open_rows(session, Crm.SALESFORCE, ids) == []
+            left_alone = select(OutboxEntry.id).where(
+                OutboxEntry.crm == Crm.SALESFORCE, OutboxEntry.crm_id.in_(ids), OUTBOX_OPEN
+            )
+            assert session.execute(left_alone).all() == []
+        used, planned = plans
+        assert "uq_outbox_open_record" in used
+        assert "uq_outbox_open_record" not in planned
     finally:
         engine.dispose()
