@@ -367,16 +367,7 @@ class _Run:
         self.fuzzy_read: set[str] = set()  # words whose claims without a domain are read
         self.fuzzy_read_domain: set[str] = set()  # ... and those with one
         if self.program.register_from_crm and self.policy.fuzzy_threshold > 0:
-            # A deal on a customer a deal before it in the batch also names is decided
-            # after that one changed its claims: no prediction would hold for it, so its
-            # words are read with those of the deals predicted to fall through.
-            falling: list[Deal] = []
-            named: set[str] = set()
-            for deal in deciding:
-                keys = {f"name:{deal.name_key}", deal.domain_key or f"name:{deal.name_key}"}
-                if keys & named or self._may_fall_through(deal):
-                    falling.append(deal)
-                named |= keys
+            falling = [d for d in deciding if self._may_fall_through(d)]
             for with_domain in (False, True):
                 self._read_fuzzy({
                     word for deal in falling if not deal.domain_key or not with_domain
