@@ -68,6 +68,7 @@ from sync.store import (
 )
 from sync.store.bulk import insert
 from sync.store.ids import new_ids
+from sync.store.lists import one_of
 from sync.writeback.outbox import Staged, stage_many
 
 __all__ = ["Deal", "RegistrationLinks", "link_deals", "registration_links"]
@@ -133,7 +134,7 @@ def _deals(session: Session, ids: Sequence[int]) -> list[Deal]:
     return out
 
 
-def _deciding_claims(deals: Sequence[Deal]) -> Any:
+def _deciding_claims(deals: Sequence[Deal], dialect: str) -> Any:
     """The ids of the live claims that can decide registering ``deals``: on each deal's
     customer (``rules.registration.same_customer``), the approved ones (a conflict) and
     the deal's own partner's (a duplicate, or the one to link). Other partners' pending
@@ -151,24 +152,26 @@ def _deciding_claims(deals: Sequence[Deal]) -> Any:
     approved = reg.status == RegistrationStatus.APPROVED
     by_domain = {f"{d.partner_id}|{d.domain_key}" for d in deals if d.domain_key}
     by_name = {f"{d.partner_id}|{d.name_key}" for d in deals if d.name_key}
-    named = or_(approved, (reg.partner_id + "|" + reg.customer_name_key).in_(by_name))
+    domains = {d.domain_key for d in deals if d.domain_key}
+    pair_by_domain = one_of(reg.partner_id + "|" + reg.customer_domain_key, by_domain, dialect)
+    named = or_(approved, one_of(reg.partner_id + "|" + reg.customer_name_key, by_name, dialect))
     names_any = {d.name_key for d in deals if d.name_key and not d.domain_key}
     names_open = {d.name_key for d in deals if d.name_key and d.domain_key} - names_any
     parts = []
     if by_domain:
         parts.append(select(reg.id).where(
-            reg.customer_domain_key.in_({d.domain_key for d in deals if d.domain_key}),
-            REGISTRATION_LIVE,
-            or_(approved, (reg.partner_id + "|" + reg.customer_domain_key).in_(by_domain)),
+            one_of(reg.customer_domain_key, domains, dialect), REGISTRATION_LIVE,
+            or_(approved, pair_by_domain),
         ))  # fmt: skip
     if names_any:
-        parts.append(select(reg.id).where(reg.customer_name_key.in_(names_any),
+        parts.append(select(reg.id).where(one_of(reg.customer_name_key, names_any, dialect),
                                           REGISTRATION_LIVE, named))  # fmt: skip
     if names_open:
         # The domain tested as an expression: in the name index, never through the domain
         # index (the planners would walk every claim without a domain).
         parts.append(select(reg.id).where(
-            reg.customer_name_key.in_(names_open), func.coalesce(reg.customer_domain_key, "") == "",
+            one_of(reg.customer_name_key, names_open, dialect),
+            func.coalesce(reg.customer_domain_key, "") == "",
             REGISTRATION_LIVE, named,
         ))  # fmt: skip
     return parts[0] if len(parts) == 1 else union(*parts)
@@ -283,6 +286,7 @@ class _Run:
         counts: Counter[str],
     ) -> None:  # fmt: skip
         self.session = session
+        self.dialect = session.get_bind().dialect.name
         self.program = program
         self.policy = policy(program)
         self.now = now
@@ -321,7 +325,7 @@ class _Run:
         lock_customers(self.session, [*domains, *(f"name:{n}" for n in names)])
         linked = self._keep(self._rows(
             self._query()
-            .where(Registration.opportunity_id.in_([d.id for d in deals]))
+            .where(one_of(Registration.opportunity_id, [d.id for d in deals], self.dialect))
             .order_by(Registration.id)
         ))  # fmt: skip
         self.by_deal: dict[int, _Held] = {}
@@ -342,7 +346,7 @@ class _Run:
             own |= {(d.partner_id, f"name:{d.name_key}") for d in deciding if d.name_key}
             rows = self._rows(
                 self._query()
-                .where(Registration.id.in_(_deciding_claims(deciding)))
+                .where(Registration.id.in_(_deciding_claims(deciding, self.dialect)))
                 .order_by(Registration.id)
             )
             wanted = [
@@ -356,7 +360,7 @@ class _Run:
             self.session, {d.partner_id for d in deciding if d.partner_id}
         )
         self.blocks = [Block(b.kind, b.domain, b.name_key)
-                       for b in blocks_for(self.session, domains, names)]  # fmt: skip
+                       for b in blocks_for(self.session, domains, names, self.dialect)]  # fmt: skip
         self.direct = self._direct_deals(deciding)
         self.direct_on: dict[int, tuple[DirectDeal, ...]] = {}
         # Fuzzy candidates by name word, read for the words of the deals that fall through
@@ -415,7 +419,7 @@ class _Run:
             if not keys:
                 continue
             conditions = [
-                column.in_(keys),
+                one_of(column, keys, self.dialect),
                 Opportunity.partner_id.is_(None),
                 Opportunity.partner_ref.is_(None),
                 Opportunity.is_closed.is_(False),
@@ -485,7 +489,7 @@ class _Run:
             .join(Registration, Registration.id == RegistrationToken.registration_id)
             # The domain tested as an expression: no index serves it, so the planners start
             # from the words (a few hundred rows each), not from every claim without one.
-            .where(token.in_(sorted(words)), Registration.status.in_(_LIVE),
+            .where(one_of(token, sorted(words), self.dialect), Registration.status.in_(_LIVE),
                    (func.coalesce(domain, "") != "") == has_domain)
             .subquery()
         )  # fmt: skip

@@ -36,6 +36,7 @@ from sync.store import (
     Registration,
     transaction,
 )
+from sync.store.lists import one_of
 
 __all__ = [
     "PartnerInput",
@@ -401,16 +402,20 @@ def blocked_accounts(factory: sessionmaker[Session]) -> list[dict[str, Any]]:
 
 
 def blocks_for(
-    session: Session, domain_keys: Iterable[str], name_keys: Iterable[str]
+    session: Session, domain_keys: Iterable[str], name_keys: Iterable[str], dialect: str = ""
 ) -> list[BlockedAccount]:
-    """The blocked accounts on any of these keys: one indexed query."""
+    """The blocked accounts on any of these keys: one indexed query (long lists written
+    for ``dialect``, see :func:`sync.store.lists.one_of`)."""
     domains, names = list(set(domain_keys)), list(set(name_keys))
     if not domains and not names:
         return []
     return list(
         session.scalars(
             select(BlockedAccount).where(
-                or_(BlockedAccount.domain.in_(domains), BlockedAccount.name_key.in_(names))
+                or_(
+                    one_of(BlockedAccount.domain, domains, dialect),
+                    one_of(BlockedAccount.name_key, names, dialect),
+                )
             )
         )
     )

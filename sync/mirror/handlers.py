@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from sync.mapping import CompiledMapping
 from sync.store import Crm, Opportunity
+from sync.store.lists import one_of
 
 __all__ = ["MirrorHandler", "PageChanges", "run_handlers"]
 
@@ -69,7 +70,8 @@ class PageChanges:
             wanted = [*self.upserted, *self.deleted]
             found = session.execute(
                 select(Opportunity.crm_id, Opportunity.id).where(
-                    Opportunity.crm == self.crm, Opportunity.crm_id.in_(wanted)
+                    Opportunity.crm == self.crm,
+                    one_of(Opportunity.crm_id, wanted, session.get_bind().dialect.name),
                 )
             )
             self._ids = dict(found.tuples().all()) if wanted else {}

@@ -27,6 +27,7 @@ from sync.store import (
     OutboxStatus,
 )
 from sync.store.bulk import insert
+from sync.store.lists import one_of
 
 __all__ = ["Staged", "open_rows", "stage", "stage_many"]
 
@@ -73,7 +74,11 @@ def open_rows(session: Session, crm: Crm, crm_ids: Sequence[str]) -> list[tuple[
     table = _OUTBOX
     rows = session.execute(
         select(table.c.id, table.c.crm_id, table.c.desired)
-        .where(table.c.crm == crm, table.c.crm_id.in_(crm_ids), OUTBOX_OPEN)
+        .where(
+            table.c.crm == crm,
+            one_of(table.c.crm_id, crm_ids, session.get_bind().dialect.name),
+            OUTBOX_OPEN,
+        )
         .with_hint(table, "INDEXED BY uq_outbox_open_record", "sqlite")
         .with_for_update()
     )
