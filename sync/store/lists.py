@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, any_, bindparam
+from sqlalchemy import ColumnElement, String, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import QueryableAttribute
 
@@ -26,5 +26,8 @@ def one_of(
     """``column IN values`` for ``dialect`` (the engine's dialect name)."""
     listed = list(values)
     if dialect == "postgresql":
-        return column == any_(bindparam(None, listed, type_=ARRAY(column.type)))
+        # Text without a length: a cast to VARCHAR(n)[] would cut longer values short
+        # (an expression such as partner || '|' || domain takes its first part's length).
+        item = String() if isinstance(column.type, String) else column.type
+        return column == any_(bindparam(None, listed, type_=ARRAY(item)))
     return column.in_(listed)

@@ -34,6 +34,14 @@ def test_one_of_finds_what_in_finds(store: sessionmaker[Session]) -> None:
             session.scalars(select(Partner.id).where(one_of(Partner.id, [], dialect))).all() == []
         )
         compiled = str(select(Partner.id).where(condition).compile(session.get_bind()))
+    long_name = "Acme " + "x" * 200  # longer than the id column the expression starts with
+    with store() as session:
+        session.get(Partner, "ACME").name = long_name  # type: ignore[union-attr]
+        session.commit()
+        pair = Partner.id + "|" + Partner.name
+        wanted_pairs = [f"ACME|{long_name}", "INITECH|Initech"]
+        found = session.scalars(select(Partner.id).where(one_of(pair, wanted_pairs, dialect)))
+        assert sorted(found) == ["ACME", "INITECH"]
     if dialect == "postgresql":
         assert "= ANY (" in compiled
         assert compiled.count("%(") == 1  # one parameter, whatever the list's length
