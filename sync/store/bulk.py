@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 
 from sync.store.types import CurrencyCode
 
-__all__ = ["Refused", "insert", "upsert"]
+__all__ = ["Refused", "insert", "insert_absent", "upsert"]
 
 _Processor = Callable[[Any], Any] | None
 _UNSET = object()
@@ -117,10 +117,41 @@ def upsert(
     already in the table as far as the caller knows; it only speeds SQLite up and never
     changes the result.
     """
+    return _write(session, table, rows, keys, update_columns, existing, refuse_rows, "")[0]
+
+
+def insert_absent(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    keys: Sequence[str],
+    where: str = "",
+) -> int:
+    """INSERT the ``rows`` whose ``keys`` are not in ``table`` yet (the unique index on
+    them; ``where``: the condition of a partial one, as SQL text); returns how many went
+    in. A caller that finds fewer than it gave knows some were there, without a look-up
+    before the insert when none were."""
+    return _write(session, table, rows, keys, (), None, False, where)[1]
+
+
+def _write(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    keys: Sequence[str],
+    update_columns: Sequence[str],
+    existing: Container[Any] | None,
+    refuse_rows: bool,
+    conflict_where: str,
+) -> tuple[list[Refused], int]:
+    """:func:`upsert`'s work: the rows refused, and the number of rows written."""
     if not rows:
-        return []
+        return [], 0
     connection = session.connection()
-    plan = _plan(connection.dialect, table, tuple(rows[0]), tuple(keys), tuple(update_columns))
+    plan = _plan(
+        connection.dialect, table, tuple(rows[0]), tuple(keys), tuple(update_columns),
+        conflict_where,
+    )  # fmt: skip
     unique = _last_per_key(rows, keys) if keys else rows
     refusals = _Refusals(not refuse_rows, plan.sql)
     values = [
@@ -136,7 +167,7 @@ def upsert(
         unique = [unique[i] for i in keep]
         values = [[column[i] for i in keep] for column in values]
         if not unique:
-            return refused
+            return refused, 0
     if plan.document:
         rows_as_json = [
             dict(zip(plan.columns, row, strict=True)) for row in zip(*values, strict=True)
@@ -145,20 +176,23 @@ def upsert(
             document = orjson.dumps(rows_as_json, default=_json_value).decode()
         except orjson.JSONEncodeError:  # an integer beyond 64 bits
             document = json.dumps(rows_as_json, default=_json_value)
-        connection.exec_driver_sql(plan.sql, (document,))
-        return refused
+        result = connection.exec_driver_sql(plan.sql, (document,))
+        return refused, result.rowcount
     tuples = list(zip(*values, strict=True))
     if existing is None:
-        _sqlite_insert(connection, plan, plan.on_conflict_update, tuples)
-        return refused
+        return refused, _sqlite_insert(connection, plan, plan.on_conflict_update, tuples)
     key_of = itemgetter(*keys)
     old = [t for t, row in zip(tuples, unique, strict=True) if key_of(row) in existing]
     new = [t for t, row in zip(tuples, unique, strict=True) if key_of(row) not in existing]
-    if new and _sqlite_insert(connection, plan, plan.on_conflict_nothing, new) != len(new):
-        old += new  # some were there after all: the full upsert settles every one of them
+    written = 0
+    if new:
+        written = _sqlite_insert(connection, plan, plan.on_conflict_nothing, new)
+        if written != len(new):
+            old += new  # some were there after all: the full upsert settles every one of them
+            written = 0
     if old:
-        _sqlite_insert(connection, plan, plan.on_conflict_update, old)
-    return refused
+        written += _sqlite_insert(connection, plan, plan.on_conflict_update, old)
+    return refused, written
 
 
 def insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -284,6 +318,7 @@ def _plan(
     columns: tuple[str, ...],
     keys: tuple[str, ...],
     update_columns: tuple[str, ...],
+    conflict_where: str = "",
 ) -> _Plan:
     quote = dialect.identifier_preparer.quote
     processors = tuple(
@@ -298,7 +333,10 @@ def _plan(
         for name in columns
     )
     into = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)})"
-    on_conflict = f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO " if keys else ""
+    target = f"({', '.join(quote(k) for k in keys)})"
+    if conflict_where:  # a partial unique index: its condition names it
+        target += f" WHERE {conflict_where}"
+    on_conflict = f"ON CONFLICT {target} DO " if keys else ""
     conflict = on_conflict and on_conflict + (
         "UPDATE SET " + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in update_columns)
         if update_columns

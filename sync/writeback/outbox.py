@@ -20,13 +20,14 @@ from sync.mapping import OUTBOUND
 from sync.mapping.coerce import COERCERS
 from sync.plain import plain
 from sync.store import (
+    OPEN_OUTBOX_STATUSES,
     OUTBOX_OPEN,
     Crm,
     Opportunity,
     OutboxEntry,
     OutboxStatus,
 )
-from sync.store.bulk import insert
+from sync.store.bulk import insert_absent
 from sync.store.lists import one_of
 
 __all__ = ["Staged", "open_rows", "stage", "stage_many"]
@@ -63,6 +64,8 @@ def _plain_values(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _OUTBOX = cast(Table, OutboxEntry.__table__)
+#: The condition of the partial unique index of open rows (one open row per record).
+_OPEN_SQL = "status IN (" + ", ".join(f"'{s.value}'" for s in OPEN_OUTBOX_STATUSES) + ")"
 
 
 def open_rows(session: Session, crm: Crm, crm_ids: Sequence[str]) -> list[tuple[int, str, Any]]:
@@ -86,8 +89,12 @@ def open_rows(session: Session, crm: Crm, crm_ids: Sequence[str]) -> list[tuple[
 
 
 def stage_many(session: Session, items: Sequence[Staged]) -> None:
-    """:func:`stage` for many records: one look-up of their open rows, then an insert or an
-    update each (a page of the mirror stages in a few statements, not one per record)."""
+    """:func:`stage` for many records, in a few statements whatever their number.
+
+    Each record gets an open row in one insert that leaves out the records that have one
+    (the partial unique index of open rows). When every row went in, which is the rule for
+    a page of deals the outbox had not seen, that is all: no look-up first. Otherwise the
+    records' open rows are read and the values merged into those that held others."""
     if not items:
         return
     now = datetime.now(UTC)
@@ -98,27 +105,30 @@ def stage_many(session: Session, items: Sequence[Staged]) -> None:
         values = {**(known[1] if known else {}), **_plain_values(item.values)}
         merged[key] = (item, values)
     # Plain rows, no ORM objects: a page stages thousands. What the session holds is
-    # written first, so the look-up sees it.
+    # written first, so the insert and the look-up see it.
     session.flush()
     table = _OUTBOX
+    rows = [
+        {
+            "crm": item.crm, "crm_id": item.crm_id, "opportunity_id": item.opportunity_id,
+            "desired": values, "status": OutboxStatus.PENDING, "attempts": 0,
+            "created_at": now, "updated_at": now,
+        }
+        for item, values in merged.values()
+    ]  # fmt: skip
+    if insert_absent(session, table, rows, ("crm", "crm_id"), _OPEN_SQL) == len(rows):
+        return
     found: dict[tuple[Crm, str], tuple[int, dict[str, Any]]] = {}
     for crm in {crm for crm, _ in merged}:
         ids = [crm_id for c, crm_id in merged if c == crm]
         for start in range(0, len(ids), 1000):
-            rows = open_rows(session, crm, ids[start : start + 1000])
-            found.update(((crm, crm_id), (id_, desired)) for id_, crm_id, desired in rows)
-    new: list[dict[str, Any]] = []
+            for id_, crm_id, desired in open_rows(session, crm, ids[start : start + 1000]):
+                found[(crm, crm_id)] = (id_, desired)
     changed: list[dict[str, Any]] = []
-    for key, (item, values) in merged.items():
-        entry = found.get(key)
-        if entry is None:
-            new.append({
-                "crm": item.crm, "crm_id": item.crm_id, "opportunity_id": item.opportunity_id,
-                "desired": values, "status": OutboxStatus.PENDING, "attempts": 0,
-                "created_at": now, "updated_at": now,
-            })  # fmt: skip
-        else:
-            changed.append({"key": entry[0], "desired": {**entry[1], **values}, "at": now})
+    for key, (_, values) in merged.items():
+        id_, desired = found[key]
+        if {**desired, **values} != desired:  # a row just inserted holds these values
+            changed.append({"key": id_, "desired": {**desired, **values}, "at": now})
     if changed:
         session.execute(
             update(table).where(table.c.id == bindparam("key"))
@@ -130,8 +140,6 @@ def stage_many(session: Session, items: Sequence[Staged]) -> None:
         for held in list(session.identity_map.values()):
             if isinstance(held, OutboxEntry) and held.id in updated:
                 session.expire(held)
-    if new:  # the table's insert: no ORM bookkeeping, no ids fetched back
-        insert(session, table, new)
 
 
 def stage(session: Session, opportunity: Opportunity, values: Mapping[str, Any]) -> OutboxEntry:

@@ -56,6 +56,48 @@ def test_changes_coalesce_into_one_open_row(store: sessionmaker[Session]) -> Non
     }
 
 
+def test_staging_many_inserts_new_rows_and_merges_into_open_ones(
+    store: sessionmaker[Session],
+) -> None:
+    """stage_many: a record without an open row gets one; a record with one (pending, or
+    waiting to be retried) has the values merged into it, and the session's copy of it
+    reads them; a record whose last row is done gets a new one. One open row each."""
+    from sync.writeback.outbox import Staged, stage_many
+
+    with transaction(store) as session:
+        fresh, pending, retrying, done = (
+            opportunity(session, f"006{n:015d}") for n in range(4)
+        )  # fmt: skip
+        held = stage(session, pending, {"registration.status": RegistrationStatus.PENDING})
+        stage(
+            session, retrying, {"registration.status": RegistrationStatus.PENDING}
+        ).status = OutboxStatus.RETRY
+        stage(session, done, {"registration.status": "approved"}).status = OutboxStatus.DONE
+        session.flush()
+        stage_many(session, [
+            Staged(o.id, o.crm, o.crm_id, {"registration.reason": "duplicate"})
+            for o in (fresh, pending, retrying, done)
+        ])  # fmt: skip
+        assert held.desired == {
+            "registration.status": "pending",
+            "registration.reason": "duplicate",
+        }
+    with store() as session:
+        rows = session.execute(
+            select(OutboxEntry.crm_id, OutboxEntry.status, OutboxEntry.desired).order_by(
+                OutboxEntry.crm_id, OutboxEntry.id
+            )
+        ).all()
+    reason = {"registration.reason": "duplicate"}
+    assert [(r.crm_id[-1], r.status.value, r.desired) for r in rows] == [
+        ("0", "pending", reason),
+        ("1", "pending", {"registration.status": "pending", **reason}),
+        ("2", "retry", {"registration.status": "pending", **reason}),
+        ("3", "done", {"registration.status": "approved"}),
+        ("3", "pending", reason),
+    ]
+
+
 def test_a_closed_row_starts_a_new_one(store: sessionmaker[Session]) -> None:
     """After a row is done, the next change opens a new row; history merges latest-wins."""
     with transaction(store) as session:
