@@ -16,7 +16,6 @@ from typing import Any, cast
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from sync.plain import plain
 from sync.store import AuditEntity, AuditEntry
 from sync.store.bulk import insert
 from sync.store.models.audit import ACTOR_LENGTH
@@ -58,8 +57,9 @@ def _values(row: AuditRow) -> dict[str, Any]:
         "entity_kind": _entity(row.entity),
         "entity_id": str(row.entity_id),
         "action": row.action,
-        "before": None if row.before is None else plain(row.before, path="before"),
-        "after": None if row.after is None else plain(row.after, path="after"),
+        # Made plain JSON by the columns' type (JSONDocument), once.
+        "before": None if row.before is None else dict(row.before),
+        "after": None if row.after is None else dict(row.after),
         "reason": row.reason,
     }
 

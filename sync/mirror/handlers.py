@@ -43,7 +43,9 @@ class PageChanges:
     - ``before``: by CRM id, the stored values of the columns the handlers asked for (and
       ``id``), as they were before this page; a record the store did not hold is absent;
     - ``deleted``: CRM ids newly marked deleted (deleted in Salesforce, archived in
-      HubSpot); records already marked are not repeated.
+      HubSpot); records already marked are not repeated;
+    - ``known_ids``: CRM id -> ``Opportunity.id`` of the rows the page wrote, as the write
+      returned them (:meth:`opportunity_ids` looks up only the others).
     """
 
     crm: Crm
@@ -53,6 +55,7 @@ class PageChanges:
     inbound: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     before: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     deleted: Sequence[str] = ()
+    known_ids: Mapping[str, int] = field(default_factory=dict, repr=False)
     _ids: dict[str, int] | None = field(default=None, repr=False)
 
     def __bool__(self) -> bool:
@@ -67,14 +70,16 @@ class PageChanges:
         """CRM id -> ``Opportunity.id`` of every changed and deleted record (one query,
         made on first use)."""
         if self._ids is None:
-            wanted = [*self.upserted, *self.deleted]
-            found = session.execute(
-                select(Opportunity.crm_id, Opportunity.id).where(
-                    Opportunity.crm == self.crm,
-                    one_of(Opportunity.crm_id, wanted, session.get_bind().dialect.name),
+            self._ids = dict(self.known_ids)
+            wanted = [i for i in (*self.upserted, *self.deleted) if i not in self._ids]
+            if wanted:
+                found = session.execute(
+                    select(Opportunity.crm_id, Opportunity.id).where(
+                        Opportunity.crm == self.crm,
+                        one_of(Opportunity.crm_id, wanted, session.get_bind().dialect.name),
+                    )
                 )
-            )
-            self._ids = dict(found.tuples().all()) if wanted else {}
+                self._ids.update(found.tuples().all())
         return self._ids
 
 

@@ -23,7 +23,7 @@ from rules.matching import domain_key, name_key
 from sync.mapping import CompiledMapping, RecordMappingError
 from sync.mirror.handlers import MirrorHandler, PageChanges, run_handlers
 from sync.store import Crm, Opportunity, Partner, QuarantinedRecord
-from sync.store.bulk import upsert
+from sync.store.bulk import upsert_returning
 
 if TYPE_CHECKING:
     from sync.mirror.pull import PullReport
@@ -185,6 +185,7 @@ class PageWriter:
     def write(self, prepared: Prepared, report: PullReport) -> None:
         now = prepared.now
         ids = [row["crm_id"] for row in prepared.rows]
+        known_ids: dict[str, int] = {}
         stored = {} if self.fresh else self._stored(ids)
         rows = prepared.rows
         if stored:  # re-read through the lookback: nothing new
@@ -196,15 +197,19 @@ class PageWriter:
             ]
             report.unchanged += len(prepared.rows) - len(rows)
         if rows:
-            refused = upsert(
+            # With handlers, the ids of the rows written come back with the write: they
+            # name the deals they act on, and a page needs no look-up for them.
+            refused, written = upsert_returning(
                 self.session,
                 Opportunity.__table__,  # type: ignore[arg-type]
                 rows,
                 ("crm", "crm_id"),
                 [c for c in rows[0] if c not in ("crm", "crm_id", "first_seen_at")],
+                ("crm_id", "id") if self.handlers else (),
                 existing={(self.crm, crm_id) for crm_id in stored},
                 refuse_rows=True,
             )
+            known_ids = {crm_id: id_ for crm_id, id_ in written}
             if refused:  # values the store cannot hold: quarantined like unmappable ones
                 by_id = {record.id: record for record in prepared.page.records}
                 for item in refused:
@@ -228,7 +233,7 @@ class PageWriter:
                     before[row["crm_id"]] = cast(Mapping[str, Any], held._mapping)
             changes = PageChanges(
                 self.crm, self.mapping, now, rows=rows, inbound=prepared.inbound, before=before,
-                deleted=deleted,
+                deleted=deleted, known_ids=known_ids,
             )  # fmt: skip
             report.handled.update(run_handlers(self.session, self.handlers, changes))
 

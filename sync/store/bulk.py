@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 
 from sync.store.types import CurrencyCode
 
-__all__ = ["Refused", "insert", "insert_absent", "upsert"]
+__all__ = ["Refused", "insert", "insert_absent", "upsert", "upsert_returning"]
 
 _Processor = Callable[[Any], Any] | None
 _UNSET = object()
@@ -71,6 +71,13 @@ class _Plan:
     marks: str = ""
     on_conflict_update: str = ""
     on_conflict_nothing: str = ""
+
+
+@dataclass(frozen=True)
+class _Written:
+    refused: list[Refused]
+    count: int
+    returned: list[tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
@@ -117,7 +124,26 @@ def upsert(
     already in the table as far as the caller knows; it only speeds SQLite up and never
     changes the result.
     """
-    return _write(session, table, rows, keys, update_columns, existing, refuse_rows, "")[0]
+    return _write(session, table, rows, keys, update_columns, existing, refuse_rows, "").refused
+
+
+def upsert_returning(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    keys: Sequence[str],
+    update_columns: Sequence[str],
+    returning: Sequence[str],
+    *,
+    existing: Container[Any] | None = None,
+    refuse_rows: bool = False,
+) -> tuple[list[Refused], list[tuple[Any, ...]]]:
+    """:func:`upsert`, with the ``returning`` columns of every row written (inserted or
+    updated), as the database has them (ids it gave): no look-up after the write."""
+    written = _write(
+        session, table, rows, keys, update_columns, existing, refuse_rows, "", tuple(returning)
+    )
+    return written.refused, written.returned
 
 
 def insert_absent(
@@ -131,7 +157,7 @@ def insert_absent(
     them; ``where``: the condition of a partial one, as SQL text); returns how many went
     in. A caller that finds fewer than it gave knows some were there, without a look-up
     before the insert when none were."""
-    return _write(session, table, rows, keys, (), None, False, where)[1]
+    return _write(session, table, rows, keys, (), None, False, where).count
 
 
 def _write(
@@ -143,10 +169,12 @@ def _write(
     existing: Container[Any] | None,
     refuse_rows: bool,
     conflict_where: str,
-) -> tuple[list[Refused], int]:
-    """:func:`upsert`'s work: the rows refused, and the number of rows written."""
+    returning: tuple[str, ...] = (),
+) -> _Written:
+    """:func:`upsert`'s work: the rows refused, the number of rows written, and the
+    ``returning`` columns of those rows."""
     if not rows:
-        return [], 0
+        return _Written([], 0, [])
     connection = session.connection()
     plan = _plan(
         connection.dialect, table, tuple(rows[0]), tuple(keys), tuple(update_columns),
@@ -167,7 +195,9 @@ def _write(
         unique = [unique[i] for i in keep]
         values = [[column[i] for i in keep] for column in values]
         if not unique:
-            return refused, 0
+            return _Written(refused, 0, [])
+    quote = connection.dialect.identifier_preparer.quote
+    tail = f" RETURNING {', '.join(quote(c) for c in returning)}" if returning else ""
     if plan.document:
         rows_as_json = [
             dict(zip(plan.columns, row, strict=True)) for row in zip(*values, strict=True)
@@ -176,23 +206,30 @@ def _write(
             document = orjson.dumps(rows_as_json, default=_json_value).decode()
         except orjson.JSONEncodeError:  # an integer beyond 64 bits
             document = json.dumps(rows_as_json, default=_json_value)
-        result = connection.exec_driver_sql(plan.sql, (document,))
-        return refused, result.rowcount
+        result = connection.exec_driver_sql(plan.sql + tail, (document,))
+        returned = [tuple(row) for row in result] if returning else []
+        return _Written(refused, result.rowcount, returned)
     tuples = list(zip(*values, strict=True))
     if existing is None:
-        return refused, _sqlite_insert(connection, plan, plan.on_conflict_update, tuples)
+        return _Written(refused, *_sqlite_insert(connection, plan, plan.on_conflict_update + tail,
+                                                 tuples, returning=bool(returning)))  # fmt: skip
     key_of = itemgetter(*keys)
     old = [t for t, row in zip(tuples, unique, strict=True) if key_of(row) in existing]
     new = [t for t, row in zip(tuples, unique, strict=True) if key_of(row) not in existing]
-    written = 0
+    written, returned = 0, []
     if new:
-        written = _sqlite_insert(connection, plan, plan.on_conflict_nothing, new)
+        written, returned = _sqlite_insert(
+            connection, plan, plan.on_conflict_nothing + tail, new, returning=bool(returning)
+        )
         if written != len(new):
             old += new  # some were there after all: the full upsert settles every one of them
-            written = 0
+            written, returned = 0, []
     if old:
-        written += _sqlite_insert(connection, plan, plan.on_conflict_update, old)
-    return refused, written
+        count, more = _sqlite_insert(
+            connection, plan, plan.on_conflict_update + tail, old, returning=bool(returning)
+        )
+        written, returned = written + count, returned + more
+    return _Written(refused, written, returned)
 
 
 def insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -203,10 +240,15 @@ def insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) ->
 
 
 def _sqlite_insert(
-    connection: Connection, plan: _Plan, on_conflict: str, tuples: list[tuple[Any, ...]]
-) -> int:
-    """INSERT ``tuples`` a few hundred rows to a statement; returns the rows inserted or
-    updated.
+    connection: Connection,
+    plan: _Plan,
+    on_conflict: str,
+    tuples: list[tuple[Any, ...]],
+    *,
+    returning: bool = False,
+) -> tuple[int, list[tuple[Any, ...]]]:
+    """INSERT ``tuples`` a few hundred rows to a statement; returns the number of rows
+    inserted or updated and, when ``on_conflict`` ends in RETURNING, what those returned.
 
     Not one statement per row: Python's sqlite3 releases the GIL around every statement
     step, and each time it wants it back while another thread (the pull's read-ahead)
@@ -218,14 +260,23 @@ def _sqlite_insert(
     per = max(1, min(_SQLITE_ROWS_PER_STATEMENT, limit // len(plan.columns)))
     whole = len(tuples) - len(tuples) % per
     changed = 0
+    returned: list[tuple[Any, ...]] = []
     if whole:
         sql = f"{plan.into} {', '.join([plan.marks] * per)} {on_conflict}"
         batches = [tuple(chain.from_iterable(tuples[i : i + per])) for i in range(0, whole, per)]
-        changed += connection.exec_driver_sql(sql, batches).rowcount
+        if returning:  # rows come back from one statement at a time
+            for batch in batches:
+                returned.extend(tuple(r) for r in connection.exec_driver_sql(sql, batch))
+        else:
+            changed += connection.exec_driver_sql(sql, batches).rowcount
     if rest := tuples[whole:]:
         sql = f"{plan.into} {', '.join([plan.marks] * len(rest))} {on_conflict}"
-        changed += connection.exec_driver_sql(sql, tuple(chain.from_iterable(rest))).rowcount
-    return changed
+        result = connection.exec_driver_sql(sql, tuple(chain.from_iterable(rest)))
+        if returning:
+            returned.extend(tuple(r) for r in result)
+        else:
+            changed += result.rowcount
+    return (len(returned) if returning else changed), returned
 
 
 def _last_per_key(

@@ -197,6 +197,32 @@ def test_rows_believed_new_that_exist_are_still_updated(session: Session) -> Non
     assert stored(session, other["crm_id"]).name == "Bulk deal"
 
 
+@pytest.mark.parametrize("existing", [None, "right", "wrong"])
+def test_upsert_returning_gives_the_ids_of_every_row_written(
+    session: Session, existing: str | None
+) -> None:
+    """Inserted and updated rows come back with the ids the table holds, across the
+    statements a SQLite write takes (600 rows), also when ``existing`` is wrong (the rows
+    believed new are written again by the full upsert, and come back once)."""
+    from sync.store.bulk import upsert_returning
+
+    old = [row() for _ in range(250)]
+    upsert(session, TABLE, old, KEYS, updates(old[0]))
+    rows = [{**r, "name": "Again"} for r in old] + [row() for _ in range(350)]
+    known = {
+        None: None,
+        "right": {(Crm.SALESFORCE, r["crm_id"]) for r in old},
+        "wrong": set(),
+    }[existing]
+    refused, written = upsert_returning(
+        session, TABLE, rows, KEYS, updates(rows[0]), ("crm_id", "id"), existing=known
+    )
+    assert refused == []
+    in_table = dict(session.execute(select(Opportunity.crm_id, Opportunity.id)).tuples().all())
+    assert sorted(written) == sorted(in_table.items())
+    assert len(written) == 600
+
+
 def test_insert_stores_what_the_orm_stores_and_never_overwrites(session: Session) -> None:
     """bulk.insert: audit rows (JSON, enums, instants) land as session.execute lands them;
     a key already there is an integrity error, not an update."""
