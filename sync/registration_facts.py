@@ -17,9 +17,11 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     CompoundSelect,
     Select,
     String,
+    and_,
     bindparam,
     delete,
     func,
@@ -144,18 +146,18 @@ def claims_on(
 ) -> list[tuple[Registration, Claim]]:
     """The live registrations on this customer (the rules' :func:`same_customer`), with
     their partners' tiers: one query."""
-    keyed = []
-    if domain_key:
-        keyed.append(Registration.customer_domain_key == domain_key)
-    if name_key:
-        keyed.append(Registration.customer_name_key == name_key)
-    if not keyed:
+    if not name_key and not domain_key:
         return []
+    parts = [
+        select(Registration.id).where(key, REGISTRATION_LIVE)
+        for key in _claim_keys(bool(domain_key), bool(name_key))
+    ]
     rows = session.execute(
         select(Registration, Partner.tier)
         .join(Partner, Partner.id == Registration.partner_id)
-        .where(or_(*keyed), REGISTRATION_LIVE)
-        .order_by(Registration.id)
+        .where(Registration.id.in_(parts[0] if len(parts) == 1 else union_all(*parts)))
+        .order_by(Registration.id),
+        {"domain": domain_key, "name": name_key},
     ).tuples()
     pairs = [(r, claim(r, tier or "")) for r, tier in rows]
     return [(r, c) for r, c in pairs if same_customer(name_key, domain_key, c)]
@@ -212,27 +214,42 @@ def fuzzy_matches(
     return tuple(FuzzyMatch(candidates[index], score) for index, score in found)
 
 
+def _claim_keys(by_domain: bool, by_name: bool) -> list[ColumnElement[bool]]:
+    """The live claims on a customer, one condition per index (parameters ``domain``,
+    ``name``): by domain, and by name; by name only the claims without a domain when the
+    customer has one (rules.registration.same_customer), so no claim comes twice. Apart,
+    not OR'ed: for an OR of the two SQLite's planner may walk every live claim by state."""
+    keys: list[ColumnElement[bool]] = []
+    if by_domain:
+        keys.append(Registration.customer_domain_key == bindparam("domain"))
+    if by_name:
+        name = Registration.customer_name_key == bindparam("name")
+        if by_domain:
+            name = and_(name, func.coalesce(Registration.customer_domain_key, "") == "")
+        keys.append(name)
+    return keys
+
+
 @cache
 def _situation_statement(by_domain: bool, by_name: bool) -> CompoundSelect[Any]:
     """Blocked accounts, live claims and open direct deals on a customer, as one
     statement of one shape (parameters: ``domain``, ``name``), built once."""
-    claim_keys, block_keys, deal_keys = [], [], []
+    block_keys, deal_keys = [], []
     if by_domain:
-        claim_keys.append(Registration.customer_domain_key == bindparam("domain"))
         block_keys.append(BlockedAccount.domain == bindparam("domain"))
         deal_keys.append(Opportunity.customer_domain_key == bindparam("domain"))
     if by_name:
-        claim_keys.append(Registration.customer_name_key == bindparam("name"))
         block_keys.append(BlockedAccount.name_key == bindparam("name"))
         deal_keys.append(Opportunity.customer_name_key == bindparam("name"))
     # The first part types the union's columns: states as plain text (a block's kind
     # shares the column), turned into enums by the reader.
     columns = [type_coerce(c, String) if c is Registration.status else c for c in _CLAIM_COLUMNS]
-    claims = (
+    claims = [
         select(literal("claim").label("kind"), *columns, *_NO_DEAL)
         .join(Partner, Partner.id == Registration.partner_id)
-        .where(or_(*claim_keys), REGISTRATION_LIVE)
-    )
+        .where(key, REGISTRATION_LIVE)
+        for key in _claim_keys(by_domain, by_name)
+    ]
     blocks = select(
         literal("block"), null(), null(), BlockedAccount.kind, BlockedAccount.name_key,
         BlockedAccount.domain, *([null()] * 4), *_NO_DEAL,
@@ -250,7 +267,7 @@ def _situation_statement(by_domain: bool, by_name: bool) -> CompoundSelect[Any]:
         direct.c.customer_domain_key, *([null()] * 4), direct.c.crm, direct.c.crm_id,
         direct.c.name,
     )  # fmt: skip
-    return union_all(claims, blocks, deals)
+    return union_all(*claims, blocks, deals)
 
 
 def situation(
