@@ -125,10 +125,16 @@ def stage_many(session: Session, items: Sequence[Staged]) -> None:
             for id_, crm_id, desired in open_rows(session, crm, ids[start : start + 1000]):
                 found[(crm, crm_id)] = (id_, desired)
     changed: list[dict[str, Any]] = []
-    for key, (_, values) in merged.items():
+    gone: list[dict[str, Any]] = []  # their open row was sent and closed since the insert
+    for row, (key, (_, values)) in zip(rows, merged.items(), strict=True):
+        if key not in found:
+            gone.append(row)
+            continue
         id_, desired = found[key]
         if {**desired, **values} != desired:  # a row just inserted holds these values
             changed.append({"key": id_, "desired": {**desired, **values}, "at": now})
+    if gone:
+        insert_absent(session, table, gone, ("crm", "crm_id"), _OPEN_SQL)
     if changed:
         session.execute(
             update(table).where(table.c.id == bindparam("key"))

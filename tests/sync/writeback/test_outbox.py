@@ -98,6 +98,37 @@ def test_staging_many_inserts_new_rows_and_merges_into_open_ones(
     ]
 
 
+def test_a_row_closed_between_the_insert_and_the_look_up_is_opened_again(
+    store: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A push may send and close a record's open row after stage_many's insert passed it
+    over and before its look-up: the values then go into a new open row, nothing lost."""
+    from sync.writeback import outbox
+    from sync.writeback.outbox import Staged, stage_many
+
+    real = outbox.open_rows
+
+    def closed_first(session: Session, crm: Crm, crm_ids: Any) -> Any:
+        for entry in session.scalars(select(OutboxEntry)):
+            entry.status = OutboxStatus.DONE  # what a push in between would leave
+        session.flush()
+        return real(session, crm, crm_ids)
+
+    with transaction(store) as session:
+        opp = opportunity(session)
+        stage(session, opp, {"registration.status": RegistrationStatus.PENDING})
+        monkeypatch.setattr(outbox, "open_rows", closed_first)
+        stage_many(session, [Staged(opp.id, opp.crm, opp.crm_id, {"registration.reason": "x"})])
+    with store() as session:
+        rows = session.execute(
+            select(OutboxEntry.status, OutboxEntry.desired).order_by(OutboxEntry.id)
+        ).all()
+    assert [(r.status.value, r.desired) for r in rows] == [
+        ("done", {"registration.status": "pending"}),
+        ("pending", {"registration.reason": "x"}),
+    ]
+
+
 def test_a_closed_row_starts_a_new_one(store: sessionmaker[Session]) -> None:
     """After a row is done, the next change opens a new row; history merges latest-wins."""
     with transaction(store) as session:
