@@ -57,6 +57,7 @@ from sync.store import (
     Registration,
     RegistrationStatus,
     RegistrationToken,
+    planned_each_time,
 )
 from sync.writeback.outbox import stage
 
@@ -205,7 +206,9 @@ def fuzzy_matches(
         return ()
     query = _fuzzy_statement(bool(domain_key), partner_id is not None)
     seen: dict[int, Claim] = {}
-    for row in session.execute(query, {"words": words, "partner_id": partner_id}):
+    with planned_each_time(session):
+        rows = session.execute(query, {"words": words, "partner_id": partner_id}).all()
+    for row in rows:
         seen.setdefault(row[0], _claim_row(row))
         if len(seen) >= FUZZY_CANDIDATES:
             break

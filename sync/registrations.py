@@ -72,6 +72,7 @@ from sync.store import (
     Registration,
     RegistrationSource,
     RegistrationStatus,
+    reading,
     transaction,
 )
 
@@ -140,7 +141,7 @@ class RegistrationService:
         it collides with, and what matched (``submit --dry-run``)."""
         registration = _submitted(partner_id, customer_name, customer_domain, amount,
                                   currency, practice, None, RegistrationSource.CLI)  # fmt: skip
-        with self.factory() as session:
+        with reading(self.factory) as session:
             today = self.clock().date()
             decision = self._decide(
                 session, self._partner(session, partner_id), registration, today

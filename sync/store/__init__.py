@@ -30,7 +30,14 @@ from rules.vocabulary import (
     RegistrationStatus,
     RuleBasis,
 )
-from sync.store.db import make_engine, redact, session_factory, transaction
+from sync.store.db import (
+    make_engine,
+    planned_each_time,
+    reading,
+    redact,
+    session_factory,
+    transaction,
+)
 from sync.store.enums import ApiKeyRole, AuditEntity, Crm, DealCreateStatus, OutboxStatus
 from sync.store.errors import AppendOnlyViolation, SchemaOutOfDate, StoreError, StoreUnavailable
 from sync.store.models import (
@@ -104,6 +111,8 @@ __all__ = [
     "ensure_schema",
     "head_revision",
     "make_engine",
+    "planned_each_time",
+    "reading",
     "redact",
     "session_factory",
     "transaction",

@@ -120,6 +120,51 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+@contextmanager
+def reading(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for a hot path that only reads, such as a dry-run check.
+
+    On PostgreSQL its connection is in autocommit (no ``BEGIN`` and ``ROLLBACK`` round
+    trips; each statement sees its own snapshot, so use it where one statement's answer is
+    what counts) and its statements are prepared on the server: planning a check's
+    statement costs several times executing it. The plan is made again whenever the
+    tables' statistics change (PostgreSQL's rule for prepared statements), so a plan made
+    on a small table does not outlive its growth. Elsewhere a plain session (SQLite's
+    transactions and plans cost no round trip).
+    """
+    bind = factory.kw.get("bind")
+    if not (isinstance(bind, Engine) and bind.dialect.name == "postgresql"):
+        with factory() as session:
+            yield session
+        return
+    with bind.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        driver = connection.connection.driver_connection
+        driver.prepare_threshold = 0  # type: ignore[union-attr]
+        try:
+            with factory(bind=connection) as session:
+                yield session
+        finally:
+            driver.prepare_threshold = None  # type: ignore[union-attr]
+
+
+@contextmanager
+def planned_each_time(session: Session) -> Iterator[None]:
+    """Inside a :func:`reading` session: statements planned for their values each time,
+    not prepared, for a statement whose best plan depends on them (a generic plan for
+    "registrations sharing one of these words" walks the table by id). A no-op elsewhere."""
+    driver = session.connection().connection.driver_connection
+    saved = getattr(driver, "prepare_threshold", None)
+    if saved is None:
+        yield
+        return
+    driver.prepare_threshold = None  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        driver.prepare_threshold = saved  # type: ignore[union-attr]
+
+
 def _sqlite_in_memory(url: URL) -> bool:
     database = url.database or ""
     return database in ("", ":memory:") or url.query.get("mode") == "memory"

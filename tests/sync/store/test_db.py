@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import Engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +18,8 @@ from sync.store import (
     current_revision,
     ensure_schema,
     make_engine,
+    planned_each_time,
+    reading,
     redact,
     transaction,
     upgrade,
@@ -162,3 +164,39 @@ def test_sqlite_readers_run_beside_a_writer(tmp_path: Path) -> None:
 def test_postgres_engine_pings_its_pool(store_engine: Engine) -> None:
     """PostgreSQL engines check pooled connections before use; SQLite ones need not."""
     assert store_engine.pool._pre_ping is (store_engine.dialect.name == "postgresql")
+
+
+def test_a_reading_session_reads_in_autocommit_and_prepares_its_statements(
+    factory: sessionmaker[Session],
+) -> None:
+    """PostgreSQL: no transaction around the reads, statements prepared on the server
+    (except inside ``planned_each_time``), and the pooled connection handed back as it
+    was: in a transaction and unprepared for whoever takes it next. SQLite: a plain
+    session."""
+    kept = rows.unique("R")
+    with transaction(factory) as session:
+        rows.partner(session, id=kept)
+    postgres = factory.kw["bind"].dialect.name == "postgresql"
+    statement = select(Partner.name).where(Partner.id == kept)
+    with reading(factory) as session:
+        assert session.scalar(statement) is not None
+        assert session.scalar(statement) is not None
+        if postgres:
+            driver = session.connection().connection.driver_connection
+            assert driver.autocommit is True
+            assert driver.prepare_threshold == 0
+            with planned_each_time(session):
+                assert driver.prepare_threshold is None
+            assert driver.prepare_threshold == 0
+            prepared = session.scalar(
+                text("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE :s"),
+                {"s": "%FROM partners%"},
+            )
+            assert prepared == 1
+    with factory() as session:
+        if postgres:
+            driver = session.connection().connection.driver_connection
+            assert driver.autocommit is False
+            assert driver.prepare_threshold is None
+        with planned_each_time(session):  # a no-op outside a reading session
+            assert session.scalar(statement) is not None
