@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sync.crm import CrmLink, links
 from sync.deal_links import RegistrationLinks
+from sync.ledger import CommissionAccruals
 from sync.mapping import MappingError
 from sync.mapping.check import check_mapping
 from sync.mirror.drift import DriftCorrection
@@ -60,9 +61,14 @@ class CycleReport:
 
 
 def mirror_handlers(settings: Settings, link: CrmLink) -> list[MirrorHandler]:
-    """The handlers every pull runs, in order: drift correction, then the registrations of
-    the page's deals (links, registrations from the CRM, won / lost); accruals join here."""
-    return [DriftCorrection(link.connector.user_names), RegistrationLinks(settings.program)]
+    """The handlers every pull runs, in order: drift correction, the registrations of the
+    page's deals (links, registrations from the CRM, won / lost), then their commissions
+    (accruals, adjustments, reversals)."""
+    return [
+        DriftCorrection(link.connector.user_names),
+        RegistrationLinks(settings.program),
+        CommissionAccruals(settings.program.default_currency),
+    ]
 
 
 def check_link(link: CrmLink) -> None:

@@ -50,6 +50,7 @@ from rules.registration import (
 )
 from sync.audit import AuditRow, record_many
 from sync.deal_creates import created_for, mark_found
+from sync.ledger import settle
 from sync.log import get_logger
 from sync.mirror.handlers import PageChanges
 from sync.partners import blocks_for, partner_facts
@@ -213,11 +214,16 @@ class RegistrationLinks:
 
 
 def registration_links(settings: Settings) -> Callable[[Session, Sequence[int]], None]:
-    """What adding a partner does with the deals just linked to it."""
+    """What adding a partner does with the deals just linked to it: links them to
+    registrations, and settles their commissions (a won deal accrues under the partner's
+    agreement)."""
 
     def on_linked(session: Session, opportunity_ids: Sequence[int]) -> None:
-        link_deals(session, _deals(session, opportunity_ids), settings.program,
-                   datetime.now(UTC), actor="partners")  # fmt: skip
+        now = datetime.now(UTC)
+        link_deals(session, _deals(session, opportunity_ids), settings.program, now,
+                   actor="partners")  # fmt: skip
+        settle(session, opportunity_ids, now=now, actor="partners",
+               default_currency=settings.program.default_currency)  # fmt: skip
 
     return on_linked
 

@@ -180,6 +180,9 @@ class ProgramSettings(_Section):
     #: Where those deals are created: "" (the CRM the partner has an account / company
     #: in, Salesforce when both), "salesforce" or "hubspot".
     create_deals_in: Literal["", "salesforce", "hubspot"] = ""
+    #: The currency of a deal whose record carries none (an org with one currency); ""
+    #: leaves such deals without commission, listed as ``no_currency``.
+    default_currency: str = Field(default="", pattern=r"^([A-Z]{3})?$")
 
     @field_validator("protection_days")
     @classmethod

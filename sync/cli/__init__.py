@@ -9,7 +9,8 @@
 - :mod:`~sync.cli.partners`: ``partners``, ``accounts``;
 - :mod:`~sync.cli.registrations`: ``registrations``;
 - :mod:`~sync.cli.deals`: ``deals list|show``, the deal inspector;
-- :mod:`~sync.cli.program`: the program's groups still to come (agreements, payouts, ...);
+- :mod:`~sync.cli.money`: ``agreements``, ``commissions``, ``payouts``;
+- :mod:`~sync.cli.program`: the program's groups still to come (reports, API keys);
 - :mod:`~sync.cli.daemon`: ``run``, ``api``, ``scheduler``, ``status``.
 """
 
@@ -22,6 +23,7 @@ from sync.cli import (
     deals,
     local,
     mappings,
+    money,
     partners,
     program,
     registrations,
@@ -38,6 +40,7 @@ __all__ = [
     "local",
     "main",
     "mappings",
+    "money",
     "partners",
     "program",
     "registrations",

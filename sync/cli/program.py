@@ -1,5 +1,6 @@
-"""The partner program's command groups still to come: agreements, commissions, payouts,
-reports, API keys (partners, accounts, registrations and the deal inspector are built).
+"""The partner program's command group still to come: API keys (partners, accounts,
+registrations, the deal inspector, agreements, commissions, payouts and reports are
+built).
 
 Until a capability is built its commands exist (so scripts and ``--help`` show the whole
 product) and say plainly that it is not built yet, exit status 2.
@@ -36,13 +37,4 @@ def _group(name: str, help_text: str, capability: str, commands: list[str]) -> N
     app.add_typer(group, name=name)
 
 
-_group("agreements", "Partner agreements.", "agreements", ["import", "show", "amend"])
-_group("commissions", "The commission ledger.", "commissions", ["replay", "explain"])
-_group(
-    "payouts", "Commission payouts.", "payouts", ["list", "approve", "schedule", "pay", "reverse"]
-)
 _group("api-keys", "HTTP API keys.", "the HTTP API", ["create", "list", "revoke"])
-
-app.command("report", context_settings=_PASS_THROUGH, help="Named reports (not built yet).")(
-    _placeholder("report", "reporting")
-)

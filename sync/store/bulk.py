@@ -160,6 +160,19 @@ def insert_absent(
     return _write(session, table, rows, keys, (), None, False, where).count
 
 
+def insert_absent_returning(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    keys: Sequence[str],
+    returning: Sequence[str],
+) -> list[tuple[Any, ...]]:
+    """:func:`insert_absent` (a plain INSERT when ``keys`` is empty), with the
+    ``returning`` columns of the rows that went in, in no particular order: return a key
+    to tell them apart."""
+    return _write(session, table, rows, keys, (), None, False, "", tuple(returning)).returned
+
+
 def _write(
     session: Session,
     table: Table,

@@ -35,9 +35,7 @@ def run_cli(
 @pytest.mark.parametrize(
     "args",
     [
-        pytest.param(["agreements", "import", "acme.toml"], id="agreements-import"),
-        pytest.param(["payouts", "pay", "1", "2", "--reference", "R"], id="payouts-pay"),
-        pytest.param(["report", "ytd-summary", "--year", "2026"], id="report"),
+        pytest.param(["api-keys", "create", "--admin"], id="api-keys-create"),
         pytest.param(["run"], id="run"),
     ],
 )
@@ -48,6 +46,56 @@ def test_unbuilt_commands_say_so(tmp_path: Path, args: list[str]) -> None:
     assert "not built yet" in result.stderr
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
+
+
+MONEY_ERRORS = [
+    (["agreements", "import", "missing.toml"], "missing.toml: cannot read"),
+    (["agreements", "show", "NOPE"], "no partner 'NOPE'"),
+    (["agreements", "show", "x' OR 1=1"], "partner"),
+    (["payouts", "pay", "1", "2", "--reference", "R"], "no payout 1, 2"),
+    (["payouts", "reverse", "1", "--reason", "bad\x1b[31m"], "reason"),
+    (["payouts", "list", "--status", "spent"], "status: one of accrued"),
+    (["report", "nope"], "no report 'nope'"),
+    (["report", "ytd-summary", "--year", "0"], "year: 1900 to 9998"),
+    (["commissions", "explain", "006nope"], "no deal '006nope'"),
+    (["commissions", "replay", "--since", "yesterday"], "since"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), MONEY_ERRORS, ids=[" ".join(a[:2]) + str(i)
+                         for i, (a, _) in enumerate(MONEY_ERRORS)])  # fmt: skip
+def test_money_commands_refuse_bad_input_in_one_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    store = {"PARTNERSYNC_STORE__URL": f"sqlite:///{tmp_path / 'ps.db'}"}
+    (tmp_path / "settings.toml").write_text("")  # no notice about a missing file
+    result = run_cli(*args, cwd=tmp_path, env=store)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_an_agreement_from_the_command_line(tmp_path: Path) -> None:
+    """partners add, agreements import (the example file), show, and an empty report."""
+    store = {"PARTNERSYNC_STORE__URL": f"sqlite:///{tmp_path / 'ps.db'}"}
+    example = Path(__file__).resolve().parents[3] / "examples" / "acme-agreement.toml"
+    assert run_cli("partners", "add", "ACME", "--name", "Acme", "--tier", "gold", cwd=tmp_path,
+                   env=store).returncode == 0  # fmt: skip
+    made = run_cli("agreements", "import", str(example), "--format", "json", cwd=tmp_path,
+                   env=store)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert '"rules_added": 4' in made.stdout
+    shown = run_cli("agreements", "show", "ACME", "--as-of", "2026-06-01", "--format", "csv",
+                    cwd=tmp_path, env=store)  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert "partner_sourced_direct_sold" in shown.stdout
+    again = run_cli("agreements", "import", str(example), "--format", "json", cwd=tmp_path,
+                    env=store)  # fmt: skip
+    assert '"rules_added": 0' in again.stdout  # the same file twice changes nothing
+    report = run_cli("report", "ytd-summary", "--year", "2026", cwd=tmp_path, env=store)
+    assert (report.returncode, report.stdout) == (0, "")
+    assert "nothing in 2026" in report.stderr
 
 
 def test_unknown_command_is_a_usage_error(tmp_path: Path) -> None:
@@ -113,6 +161,14 @@ def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
         r"registration",
         result.stdout,
     ), result.stdout
+    assert "each signed the example agreement (acme-agreement.toml: 4 rules" in result.stdout
+    assert re.search(r"closed-won deals accrued commission", result.stdout)
+    assert re.search(
+        r"finance approved ACME's \d+ accrued payouts and paid them in one transaction "
+        r"against reference DEMO-WIRE-1 \(.*\); after a push the CRM shows Paid",
+        result.stdout,
+    ), result.stdout
+    assert "report ytd-summary --partner ACME (2026): USD payable: paid" in result.stdout
 
 
 def test_sandbox_command_serves_seeded_data(tmp_path: Path) -> None:

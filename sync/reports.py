@@ -1,0 +1,283 @@
+"""The named reports: one aggregate query each (no query per row), amounts per currency
+and never summed across currencies, money in each currency's minor unit.
+
+- ``payouts-by-partner``: per partner, currency and flow, the payouts falling due in the
+  year: how many, their total (reversed ones aside), what is paid, what is outstanding,
+  the last payment date;
+- ``ytd-summary``: per partner, currency and flow, the year to date (to today for the
+  current year) by payout state: accrued, approved, scheduled, paid, reversed, and the
+  net (everything not reversed);
+- ``deal-profitability``: per won partner deal closed in the year: amount, cost, what we
+  pay (payable) and are paid (receivable) by the ledger, net margin (amount - cost -
+  payable + receivable), and the rule used, or why none (``no_rule``, ``no_cost``,
+  ``no_direction``, ``not_paid``, ``no_currency``), so nothing is silently unpaid;
+- ``commission-received``: per partner and currency, receivable commissions: expected
+  (not reversed), received (paid), outstanding;
+- ``combined-revenue``: by month of close, won revenue side by side: direct (no
+  partner), partner sourced, direct sourced and partner sold;
+- ``payouts-by-status``: per state, currency and flow, how many payouts and their total.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, and_, case, func, literal, or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from rules.commission import Outcome, commission
+from sync.ledger import deal_of, partner_rules, shown
+from sync.program import ProgramError, checked_id
+from sync.store import (
+    CoSellDirection,
+    LedgerEntry,
+    MoneyFlow,
+    Opportunity,
+    Payout,
+    PayoutStatus,
+)
+
+__all__ = ["REPORTS", "run_report"]
+
+_S = PayoutStatus
+
+
+def _sum_when(condition: Any, amount: Any = Payout.amount) -> Any:
+    return func.coalesce(func.sum(case((condition, amount), else_=0)), 0)
+
+
+def _year(column: Any, year: int, until: date | None = None) -> Any:
+    ends = until if until is not None else date(year + 1, 1, 1)
+    return and_(column >= date(year, 1, 1), column < ends)
+
+
+def _partner(query: Select[Any], column: Any, partner_id: str | None) -> Select[Any]:
+    return query if partner_id is None else query.where(column == partner_id)
+
+
+def _money_rows(rows: Any, money: tuple[str, ...]) -> list[dict[str, Any]]:
+    out = []
+    for row in rows:
+        values = dict(row._mapping)
+        currency = values.get("currency")
+        for key in money:
+            if values.get(key) is not None:
+                values[key] = shown(Decimal(values[key]), currency)
+        if "flow" in values and values["flow"] is not None:
+            values["flow"] = MoneyFlow(values["flow"]).value
+        if "status" in values and values["status"] is not None:
+            values["status"] = PayoutStatus(values["status"]).value
+        out.append(values)
+    return out
+
+
+def payouts_by_partner(
+    session: Session, year: int, partner_id: str | None, today: date, **_: Any
+) -> list[dict[str, Any]]:
+    standing = Payout.status != _S.REVERSED
+    outstanding = Payout.status.in_([_S.ACCRUED, _S.APPROVED, _S.SCHEDULED])
+    query = (
+        select(
+            Payout.partner_id,
+            Payout.currency,
+            Payout.flow,
+            func.count().label("payouts"),
+            _sum_when(standing).label("total"),
+            _sum_when(Payout.status == _S.PAID).label("paid"),
+            _sum_when(outstanding).label("outstanding"),
+            func.max(Payout.paid_at).label("last_paid_at"),
+        )
+        .where(_year(Payout.due_on, year))
+        .group_by(Payout.partner_id, Payout.currency, Payout.flow)
+        .order_by(Payout.partner_id, Payout.currency, Payout.flow)
+    )
+    rows = session.execute(_partner(query, Payout.partner_id, partner_id))
+    return _money_rows(rows, ("total", "paid", "outstanding"))
+
+
+def ytd_summary(
+    session: Session, year: int, partner_id: str | None, today: date, **_: Any
+) -> list[dict[str, Any]]:
+    until = today + timedelta(days=1) if today.year == year else None
+    query = (
+        select(
+            Payout.partner_id,
+            Payout.currency,
+            Payout.flow,
+            *(_sum_when(Payout.status == s).label(s.value) for s in _S),
+            _sum_when(Payout.status != _S.REVERSED).label("net"),
+        )
+        .where(_year(Payout.due_on, year, until))
+        .group_by(Payout.partner_id, Payout.currency, Payout.flow)
+        .order_by(Payout.partner_id, Payout.currency, Payout.flow)
+    )
+    rows = session.execute(_partner(query, Payout.partner_id, partner_id))
+    return _money_rows(rows, (*(s.value for s in _S), "net"))
+
+
+def deal_profitability(
+    session: Session, year: int, partner_id: str | None, today: date, default_currency: str
+) -> list[dict[str, Any]]:
+    ledger = (
+        select(
+            LedgerEntry.opportunity_id.label("deal_id"),
+            _sum_when(LedgerEntry.flow == MoneyFlow.PAYABLE, LedgerEntry.amount).label("payable"),
+            _sum_when(LedgerEntry.flow == MoneyFlow.RECEIVABLE, LedgerEntry.amount)
+            .label("receivable"),
+            func.max(case((LedgerEntry.kind != "reversal", LedgerEntry.agreement_rule_id)))
+            .label("rule_id"),
+        )
+        .group_by(LedgerEntry.opportunity_id)
+        .subquery()
+    )  # fmt: skip
+    columns = (
+        Opportunity.id, Opportunity.crm, Opportunity.crm_id, Opportunity.name,
+        Opportunity.partner_id, Opportunity.close_date, Opportunity.currency,
+        Opportunity.amount, Opportunity.cost, Opportunity.paid_amount, Opportunity.paid_date,
+        Opportunity.is_won, Opportunity.deleted, Opportunity.practice, Opportunity.direction,
+    )  # fmt: skip
+    query = (
+        select(*columns, ledger.c.payable, ledger.c.receivable, ledger.c.rule_id)
+        .outerjoin(ledger, ledger.c.deal_id == Opportunity.id)
+        .where(
+            Opportunity.is_won.is_(True),
+            Opportunity.deleted.is_(False),
+            or_(Opportunity.partner_id.is_not(None), ledger.c.deal_id.is_not(None)),
+            _year(Opportunity.close_date, year),
+        )
+        .order_by(Opportunity.close_date, Opportunity.id)
+    )
+    found = session.execute(_partner(query, Opportunity.partner_id, partner_id)).all()
+    # The rules of the deals' partners, once: only to say why a deal has no ledger rows.
+    unruled = {d.partner_id for d in found if d.partner_id and d.rule_id is None}
+    rules = partner_rules(session, unruled) if unruled else {}
+    out = []
+    for deal in found:
+        payable = Decimal(deal.payable or 0)
+        receivable = Decimal(deal.receivable or 0)
+        rule_id = deal.rule_id
+        if rule_id is not None:
+            rule = f"#{rule_id}"
+        else:
+            due = commission(deal_of(deal, default_currency), rules.get(deal.partner_id or "", ()))
+            rule = due.outcome.value if due.outcome is not Outcome.ACCRUE else "zero"
+        currency = deal.currency or default_currency or None
+        margin = None
+        if deal.amount is not None and deal.cost is not None:
+            margin = deal.amount - deal.cost - payable + receivable
+        out.append({
+            "crm": deal.crm.value, "crm_id": deal.crm_id, "name": deal.name,
+            "partner_id": deal.partner_id, "close_date": deal.close_date, "currency": currency,
+            "amount": shown(deal.amount, currency), "cost": shown(deal.cost, currency),
+            "payable": shown(payable, currency), "receivable": shown(receivable, currency),
+            "net_margin": shown(margin, currency), "rule": rule,
+        })  # fmt: skip
+    return out
+
+
+def commission_received(
+    session: Session, year: int, partner_id: str | None, today: date, **_: Any
+) -> list[dict[str, Any]]:
+    expected = _sum_when(Payout.status != _S.REVERSED)
+    received = _sum_when(Payout.status == _S.PAID)
+    query = (
+        select(Payout.partner_id, Payout.currency, expected.label("expected"),
+               received.label("received"), (expected - received).label("outstanding"))
+        .where(Payout.flow == MoneyFlow.RECEIVABLE, _year(Payout.due_on, year))
+        .group_by(Payout.partner_id, Payout.currency)
+        .order_by(Payout.partner_id, Payout.currency)
+    )  # fmt: skip
+    rows = session.execute(_partner(query, Payout.partner_id, partner_id))
+    return _money_rows(rows, ("expected", "received", "outstanding"))
+
+
+def combined_revenue(
+    session: Session, year: int, partner_id: str | None, today: date, default_currency: str
+) -> list[dict[str, Any]]:
+    if session.get_bind().dialect.name == "sqlite":
+        month = func.strftime("%Y-%m", Opportunity.close_date)
+    else:
+        month = func.to_char(Opportunity.close_date, "YYYY-MM")
+    direction = Opportunity.direction
+    sourced = direction.in_([CoSellDirection.PARTNER_SOURCED_PARTNER_SOLD,
+                             CoSellDirection.PARTNER_SOURCED_DIRECT_SOLD])  # fmt: skip
+    amount = func.coalesce(Opportunity.amount, 0)
+    direct = and_(Opportunity.partner_id.is_(None), Opportunity.partner_ref.is_(None))
+    currency = func.coalesce(Opportunity.currency, literal(default_currency or "?"))
+    query = (
+        select(
+            month.label("month"),
+            currency.label("currency"),
+            _sum_when(direct, amount).label("direct"),
+            _sum_when(and_(~direct, sourced), amount).label("partner_sourced"),
+            _sum_when(
+                and_(~direct, direction == CoSellDirection.DIRECT_SOURCED_PARTNER_SOLD), amount
+            ).label("direct_sourced_partner_sold"),
+            _sum_when(and_(~direct, direction.is_(None)), amount).label("partner_other"),
+            func.sum(amount).label("total"),
+        )
+        .where(
+            Opportunity.is_won.is_(True),
+            Opportunity.deleted.is_(False),
+            _year(Opportunity.close_date, year),
+        )
+        .group_by(month, currency)
+        .order_by(month, currency)
+    )
+    rows = session.execute(_partner(query, Opportunity.partner_id, partner_id))
+    return _money_rows(rows, ("direct", "partner_sourced", "direct_sourced_partner_sold",
+                              "partner_other", "total"))  # fmt: skip
+
+
+def payouts_by_status(
+    session: Session, year: int, partner_id: str | None, today: date, **_: Any
+) -> list[dict[str, Any]]:
+    query = (
+        select(Payout.status, Payout.currency, Payout.flow, func.count().label("payouts"),
+               func.sum(Payout.amount).label("amount"))
+        .where(_year(Payout.due_on, year))
+        .group_by(Payout.status, Payout.currency, Payout.flow)
+        .order_by(Payout.status, Payout.currency, Payout.flow)
+    )  # fmt: skip
+    rows = session.execute(_partner(query, Payout.partner_id, partner_id))
+    return _money_rows(rows, ("amount",))
+
+
+REPORTS: dict[str, Callable[..., list[dict[str, Any]]]] = {
+    "payouts-by-partner": payouts_by_partner,
+    "ytd-summary": ytd_summary,
+    "deal-profitability": deal_profitability,
+    "commission-received": commission_received,
+    "combined-revenue": combined_revenue,
+    "payouts-by-status": payouts_by_status,
+}
+
+
+def run_report(
+    factory: sessionmaker[Session],
+    name: str,
+    *,
+    year: int | None = None,
+    partner_id: str | None = None,
+    default_currency: str = "",
+    today: date | None = None,
+) -> list[dict[str, Any]]:
+    """The rows of report ``name`` for ``year`` (default: this year)."""
+    report = REPORTS.get(name)
+    if report is None:
+        raise ProgramError(
+            f"no report {name!r} (reports: {', '.join(REPORTS)})", code="unknown_report",
+            field="name",
+        )  # fmt: skip
+    today = today or datetime.now(UTC).date()
+    year = year if year is not None else today.year
+    if not 1900 <= year <= 9998:
+        raise ProgramError(f"year: 1900 to 9998 (got {year})", field="year")
+    if partner_id is not None:
+        checked_id(partner_id, "partner")
+    with factory() as session:
+        return report(session, year=year, partner_id=partner_id, today=today,
+                      default_currency=default_currency)  # fmt: skip
