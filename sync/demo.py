@@ -8,8 +8,10 @@ incrementally. Then it exercises the write-back: it stages a registration status
 protection date for every partner deal (what the registration service of a later version
 will do through the same function), pushes them in batches, shows that the next pull sees
 only its own writes, and that a field edited by hand in the CRM is restored and audited,
-naming the rep. CRM field names come from the mapping files, never from this code. It
-grows with the product: registration and commissions join it as they are built.
+naming the rep. Partners sign the example agreement, the pulls accrue their closed-won
+deals, finance approves and bulk pays ACME's payouts, the CRM shows them paid and the
+year's summary is reported. CRM field names come from the mapping files, never from this
+code. It grows with the product.
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ from typing import cast
 from sqlalchemy import func, select
 
 from sandbox import PARTNERS, Api, Sandbox, SandboxServer, seed_sandbox
+from sync.commissions import CommissionService
 from sync.crm import links
 from sync.cycle import Cycle
 from sync.mirror.pull import PullReport
 from sync.partners import PartnerInput, add_partner
+from sync.payouts import PayoutService
 from sync.registrations import RegistrationService
+from sync.reports import run_report
 from sync.settings import Settings, redact_url
 from sync.store import (
     AuditEntry,
@@ -47,6 +52,7 @@ from sync.store import (
 __all__ = ["run_demo"]
 
 SHIPPED_MAPPINGS = Path(__file__).resolve().parents[1] / "mappings"
+EXAMPLE_AGREEMENT = Path(__file__).resolve().parents[1] / "examples" / "acme-agreement.toml"
 #: The sales rep (sandbox user number) who edits a synced field by hand.
 REP = 7
 
@@ -134,9 +140,10 @@ def _run(
     finally:
         engine.dispose()
     echo(
-        "next: commissions and payouts are not built yet in this version; `partnersync sync` "
-        "mirrors, registers and pushes against your configured CRMs, and `partnersync "
-        "registrations`, `partners` and `deals` do what this demo did by hand."
+        "next: `partnersync sync` mirrors, registers, accrues and pushes against your "
+        "configured CRMs; `partnersync partners`, `registrations`, `agreements`, `payouts`, "
+        "`report` and `deals` do what this demo did by hand (the HTTP API and the daemon "
+        "are not built yet in this version)."
     )
 
 
@@ -157,6 +164,28 @@ def _partners(cycle: Cycle, box: Sandbox, echo: Callable[[str], None]) -> None:
     )
 
 
+def _agreements(cycle: Cycle, echo: Callable[[str], None]) -> None:
+    """Every partner signs the example agreement (examples/acme-agreement.toml)."""
+    text = EXAMPLE_AGREEMENT.read_text(encoding="utf-8")
+    currency = cycle.settings.program.default_currency
+    service = CommissionService(cycle.factory, default_currency=currency)
+    for partner in PARTNERS:
+        own = text.replace('partner = "ACME"', f'partner = "{partner.key}"', 1)
+        service.import_text(own, f"{EXAMPLE_AGREEMENT.name} ({partner.key})", actor="demo")
+    rules = service.show("ACME")["versions"][0]["rules"]
+    echo(
+        f"   each signed the example agreement ({EXAMPLE_AGREEMENT.name}: {len(rules)} rules, "
+        f"e.g. {rules[0]['percent']} % of the amount of the deals they source, floor "
+        f"{rules[0]['floor']}, ceiling {rules[0]['ceiling']}, in force from "
+        f"{rules[0]['effective_from']})"
+    )
+
+
+def _accrued(report: PullReport) -> str:
+    accrued = report.handled.get("ledger_accrual", 0)
+    return f"; {accrued:,} closed-won deals accrued commission" if accrued else ""
+
+
 def _registered(report: PullReport) -> str:
     made = {k.removeprefix("registered_"): n for k, n in report.handled.items()
             if k.startswith("registered_")}  # fmt: skip
@@ -171,10 +200,11 @@ def _story(cycle: Cycle, box: Sandbox, echo: Callable[[str], None]) -> tuple[str
     """Steps 3 to 13; returns the CRM id of the opportunity re-priced in the CRM (if any)
     and the number of the registration that expired."""
     _partners(cycle, box, echo)
+    _agreements(cycle, echo)
     for link in cycle:
         report = cycle.pull(link, full=True)
         echo(f"4. mirrored {link.connector.crm} {link.mapping.object}: {_line(report)}"
-             f"{_registered(report)}")  # fmt: skip
+             f"{_registered(report)}{_accrued(report)}")  # fmt: skip
 
     # The story's edits happen in the first configured CRM, through its mapping's names.
     told = cycle.links[0]
@@ -252,7 +282,41 @@ def _story(cycle: Cycle, box: Sandbox, echo: Callable[[str], None]) -> tuple[str
         f"Globex Industries among them; after a push the CRM shows {now_shows}"
     )
     _created(cycle, regs, box, echo)
+    _paid(cycle, box, echo)
     return repriced, approved["id"]
+
+
+def _paid(cycle: Cycle, box: Sandbox, echo: Callable[[str], None]) -> None:
+    """Finance approves ACME's accrued payouts and pays them in one batch; the CRM shows
+    it after a push; the year's summary."""
+    payouts = PayoutService(cycle.factory)
+    due = [p for p in payouts.list_payouts(partner_id="ACME", status="accrued", limit=10_000)
+           if p["flow"] == "payable"]  # fmt: skip
+    if not due:
+        return
+    ids = [p["id"] for p in due]
+    payouts.approve(ids, actor="demo:finance")
+    paid = payouts.pay(ids, reference="DEMO-WIRE-1", actor="demo:finance")
+    totals: Counter[str] = Counter()
+    for payout in paid:
+        totals[payout["currency"]] += payout["amount"]
+    money = ", ".join(f"{amount} {currency}" for currency, amount in sorted(totals.items()))
+    first = paid[0]
+    link = next(link for link in cycle if link.connector.crm == first["crm"])
+    cycle.push(link)
+    field = link.mapping.outbound_for("payout.status")
+    crm, obj = cast(Api, first["crm"]), link.mapping.object
+    shows = box.value(crm, obj, first["deal"], field.crm_field) if field is not None else None
+    echo(
+        f"14. finance approved ACME's {len(paid)} accrued payouts and paid them in one "
+        f"transaction against reference DEMO-WIRE-1 ({money}); after a push the CRM shows "
+        f"{shows} on deal {first['deal']}"
+    )
+    year = max(p["paid_at"] for p in paid).year
+    rows = run_report(cycle.factory, "ytd-summary", partner_id="ACME", year=year)
+    lines = "; ".join(f"{r['currency']} {r['flow']}: paid {r['paid']}, accrued "
+                      f"{r['accrued']}, net {r['net']}" for r in rows)  # fmt: skip
+    echo(f"15. report ytd-summary --partner ACME ({year}): {lines or 'nothing due this year'}")
 
 
 def _created(
@@ -312,9 +376,10 @@ def _summary(cycle: Cycle, repriced: str | None, expired: int, echo: Callable[[s
             .where(AuditEntry.action == "crm_drift")
             .order_by(AuditEntry.id.desc())
         ).first()
-    line = f"14. the store mirrors {total:,} deals ({live:,} live), {registrations:,} registrations"
+    line = f"16. the store mirrors {total:,} deals ({live:,} live), {registrations:,} registrations"
     echo(line + (f"; the re-priced one reads {amount}" if amount is not None else ""))
     if drift is not None:
-        echo(f"15. audit: {drift.reason}")
+        echo(f"17. audit: {drift.reason}")
     echo(f"    `partnersync registrations show {expired}` explains one registration, "
-         f"`partnersync deals show CRM_ID` one deal")  # fmt: skip
+         f"`partnersync deals show CRM_ID` one deal, `partnersync commissions explain "
+         f"CRM_ID` its commission")  # fmt: skip
