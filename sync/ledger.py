@@ -146,7 +146,9 @@ class Book:
     partner_id: str | None = None  # of its ledger rows
 
 
-def books_of(session: Session, ids: Sequence[int]) -> dict[int, Book]:
+def books_of(session: Session, ids: Sequence[int], *, payouts: bool = True) -> dict[int, Book]:
+    """The ledger rows of these deals and, with ``payouts``, their payouts (what a deal
+    that needs no correction does without)."""
     dialect = session.get_bind().dialect.name
     books: dict[int, Book] = {i: Book([], {}, {}) for i in ids}
     for start in range(0, len(ids), _CHUNK):
@@ -173,9 +175,16 @@ def books_of(session: Session, ids: Sequence[int]) -> dict[int, Book]:
                 Entry(row.id, row.kind, row.amount, row.currency, row.agreement_rule_id,
                       row.flow, row.reverses_entry_id, key, key.startswith(MANUAL_REVERSAL))
             )  # fmt: skip
-        with_rows = [i for i in part if books[i].entries]
-        if not with_rows:
-            continue
+    if payouts:
+        add_payouts(session, books, [i for i in ids if books[i].entries])
+    return books
+
+
+def add_payouts(session: Session, books: Mapping[int, Book], ids: Sequence[int]) -> None:
+    """Read the payouts of these deals into their books."""
+    dialect = session.get_bind().dialect.name
+    for start in range(0, len(ids), _CHUNK):
+        with_rows = ids[start : start + _CHUNK]
         for row in session.execute(
             select(Payout.__table__, PayoutEntry.ledger_entry_id)
             .join(PayoutEntry, PayoutEntry.payout_id == Payout.id)
@@ -186,7 +195,6 @@ def books_of(session: Session, ids: Sequence[int]) -> dict[int, Book]:
             book = books[values["opportunity_id"]]
             book.payouts[values["id"]] = values
             book.covered[entry_id] = values["id"]
-    return books
 
 
 def shown(amount: Decimal | None, currency: str | None) -> Decimal | None:
@@ -271,7 +279,7 @@ def settle(
                 Opportunity.direction,
             ).where(one_of(Opportunity.id, ids[start : start + _CHUNK], dialect))
         ).all()
-    books = books_of(session, [d.id for d in deals])
+    books = books_of(session, [d.id for d in deals], payouts=False)
     deals = [d for d in deals if d.partner_id is not None or books[d.id].entries]
     if rules is None:
         rules = partner_rules(session, (d.partner_id for d in deals if d.partner_id))
@@ -285,6 +293,7 @@ def settle(
             changed.append((deal, due, moves))
     if dry_run or not changed:
         return counts, changed
+    add_payouts(session, books, [deal.id for deal, _, _ in changed if books[deal.id].entries])
     _write(session, changed, books, now=now, actor=actor, counts=counts)
     return counts, changed
 

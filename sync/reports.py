@@ -22,13 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Select, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from rules.commission import Outcome, commission
+from rules.commission import Outcome, commission, known_currency, minor_units
 from sync.ledger import deal_of, partner_rules, shown
 from sync.program import ProgramError, checked_id
 from sync.store import (
@@ -155,27 +156,38 @@ def deal_profitability(
     unruled = {d.partner_id for d in found if d.partner_id and d.rule_id is None}
     rules = partner_rules(session, unruled) if unruled else {}
     out = []
+    zero = Decimal(0)
     for deal in found:
-        payable = Decimal(deal.payable or 0)
-        receivable = Decimal(deal.receivable or 0)
-        rule_id = deal.rule_id
-        if rule_id is not None:
-            rule = f"#{rule_id}"
+        payable, receivable = deal.payable or zero, deal.receivable or zero
+        if deal.rule_id is not None:
+            rule = f"#{deal.rule_id}"
         else:
             due = commission(deal_of(deal, default_currency), rules.get(deal.partner_id or "", ()))
             rule = due.outcome.value if due.outcome is not Outcome.ACCRUE else "zero"
         currency = deal.currency or default_currency or None
-        margin = None
-        if deal.amount is not None and deal.cost is not None:
-            margin = deal.amount - deal.cost - payable + receivable
+        cents = _rounding(currency)
+        amount, cost = deal.amount, deal.cost
+        margin = None if amount is None or cost is None else amount - cost - payable + receivable
         out.append({
             "crm": deal.crm.value, "crm_id": deal.crm_id, "name": deal.name,
             "partner_id": deal.partner_id, "close_date": deal.close_date, "currency": currency,
-            "amount": shown(deal.amount, currency), "cost": shown(deal.cost, currency),
-            "payable": shown(payable, currency), "receivable": shown(receivable, currency),
-            "net_margin": shown(margin, currency), "rule": rule,
+            "amount": cents(amount), "cost": cents(cost), "payable": cents(payable),
+            "receivable": cents(receivable), "net_margin": cents(margin), "rule": rule,
         })  # fmt: skip
     return out
+
+
+@cache
+def _rounding(currency: str | None) -> Callable[[Decimal | None], Decimal | None]:
+    """:func:`sync.ledger.shown` for one currency, its quantum worked out once."""
+    if not currency or not known_currency(currency):
+        return lambda amount: amount
+    quantum = Decimal(1).scaleb(-minor_units(currency))
+
+    def rounded(amount: Decimal | None) -> Decimal | None:
+        return None if amount is None else Decimal(amount).quantize(quantum, ROUND_HALF_UP)
+
+    return rounded
 
 
 def commission_received(
