@@ -4,7 +4,9 @@ show what they show, without SQL.
 ``list_deals`` finds deals by CRM, partner, registration state or customer (by its name
 or domain keys, through their indexes); ``show_deal`` gathers one deal's mirrored values,
 customer keys, its registration (and the other live ones on its customer), what waits for
-the CRM in the outbox and how the last push went, its quarantine entry and its audit trail.
+the CRM in the outbox and how the last push went, its quarantine entry, its audit trail,
+and its commission (``commissions explain``: the rule, the computation, the ledger rows
+and payouts).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from rules.matching import domain_key, name_key
+from sync.commissions import explanation
 from sync.program import NotFound, ProgramError
 from sync.registration_facts import claims_on, view
 from sync.store import (
@@ -115,9 +118,11 @@ def list_deals(
 
 
 def show_deal(
-    factory: sessionmaker[Session], crm_id: str, *, crm: str | None = None
-) -> dict[str, Any]:
-    """Everything partnersync knows of one deal (``crm`` when the id is in both CRMs)."""
+    factory: sessionmaker[Session], crm_id: str, *, crm: str | None = None,
+    default_currency: str = "",
+) -> dict[str, Any]:  # fmt: skip
+    """Everything partnersync knows of one deal (``crm`` when the id is in both CRMs),
+    its commission computed and explained, with its ledger rows and payouts."""
     the_crm = _crm(crm)
     with factory() as session:
         query = select(Opportunity).where(Opportunity.crm_id == crm_id)
@@ -187,6 +192,7 @@ def show_deal(
                 {"at": e.at, "actor": e.actor, "action": e.action, "reason": e.reason}
                 for e in trail
             ],
+            "commission": explanation(session, deal, default_currency),
         }  # fmt: skip
 
 

@@ -59,10 +59,14 @@ def deals_show(
 
     settings = load()
     fmt = check_format(fmt)
-    shown = show_deal(open_store(settings), crm_id, crm=crm)
+    shown = show_deal(open_store(settings), crm_id, crm=crm,
+                      default_currency=settings.program.default_currency)  # fmt: skip
     if fmt == "json":
         echo_json(shown)
         return
+    commission = shown.pop("commission")
+    ledger, payouts = commission.pop("ledger"), commission.pop("payouts")
+    commission.pop("rule", None)
     listed = ("registrations", "live_on_customer", "quarantine", "audit")
     sections = {k: shown.pop(k) for k in listed if k in shown}
     registration = shown.pop("registration", None)
@@ -80,3 +84,24 @@ def deals_show(
     for key, rows in sections.items():
         if rows:
             typer.echo(render(rows, fmt, title=titles[key]))
+    if commission["partner_id"] or ledger:
+        shown_fields = (
+            "outcome",
+            "agreement_version",
+            "trigger_date",
+            "currency",
+            "basis",
+            "basis_amount",
+            "percent",
+            "raw",
+            "clamp",
+            "amount",
+            "due_on",
+            "net",
+        )
+        typer.echo(render([{"field": k, "value": commission[k]} for k in shown_fields], fmt,
+                          title="commission (partnersync commissions explain)"))  # fmt: skip
+        if ledger:
+            typer.echo(render(ledger, fmt, title="ledger", optional=("key", "occurred_at")))
+        if payouts:
+            typer.echo(render(payouts, fmt, title="payouts"))

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -386,3 +388,59 @@ def test_a_reversed_payout_negates_its_entries_and_is_not_accrued_again(
     assert commissions(store).replay(actor="t")["rows_written"] == 0
     with pytest.raises(Conflict, match=r"cannot reverse payout \d+ \(reversed\)"):
         service.reverse([payout["id"]], reason="again", actor="t")
+
+
+# --- properties -----------------------------------------------------------------------------
+
+EVENTS = st.lists(
+    st.one_of(
+        st.tuples(st.just("amount"), st.decimals(min_value=-500, max_value=100_000, places=2)),
+        st.tuples(st.sampled_from(["win", "lose", "delete", "pay", "reverse"]), st.none()),
+    ),
+    max_size=8,
+)
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(events=EVENTS)
+def test_payouts_never_pay_more_than_the_ledger_nets(
+    store: sessionmaker[Session], tmp_path: Path, events: list[tuple[str, Any]]
+):
+    """For any sequence of deal events and payout actions, the payouts not reversed add up
+    to the ledger's net; once every open payout is paid, what was paid is the net."""
+    with store() as session:
+        ready = session.get(Agreement, 1) is not None
+    if not ready:
+        setup(store, tmp_path)
+    won = deal(store, is_won=False, is_closed=False)
+    service = payouts(store)
+
+    def mine(status: str | None = None) -> list[dict[str, Any]]:
+        found = service.list_payouts(status=status, limit=10_000)
+        return [p for p in found if p["deal"] == _crm_id(store, won)]
+
+    for kind, value in events:
+        if kind == "amount":
+            change(store, won, amount=value)
+        elif kind in ("win", "lose"):
+            change(store, won, is_closed=True, is_won=kind == "win")
+        elif kind == "delete":
+            change(store, won, deleted=True, deleted_at=NOW)
+        elif kind == "pay" and (open_ := [p["id"] for p in mine("accrued")]):
+            service.approve(open_, actor="t")
+            service.pay(open_, reference="P", actor="t")
+        elif kind == "reverse" and (
+            standing := [p["id"] for p in mine() if p["status"] != "reversed"]
+        ):
+            service.reverse(standing[-1:], reason="finance", actor="t")
+        settle_now(store, won)
+        net = sum((amount for _, amount in ledger(store, won)), D(0))
+        assert sum((p["amount"] for p in mine() if p["status"] != "reversed"), D(0)) == net
+    outstanding = [p["id"] for p in mine("accrued")]
+    if outstanding:
+        service.approve(outstanding, actor="t")
+        service.pay(outstanding, reference="END", actor="t")
+    net = sum((amount for _, amount in ledger(store, won)), D(0))
+    assert sum((p["amount"] for p in mine("paid")), D(0)) == net

@@ -14,8 +14,10 @@ from sandbox import Sandbox, SandboxServer
 from sync.commissions import CommissionService
 from sync.crm import CrmLink
 from sync.cycle import Cycle
+from sync.deals import show_deal
 from sync.partners import PartnerInput, add_partner
 from sync.payouts import PayoutService
+from sync.reports import run_report
 from sync.settings import Settings
 from tests.sync.links import LINKS
 from tests.sync.test_registration_e2e import crm_shows, shown
@@ -85,5 +87,13 @@ def test_a_won_deal_accrues_is_paid_and_reversed_in_the_crm(
     cycle.run()
     assert crm_shows(sandbox, crm, mapping, deal, status) == shown(mapping, status, "reversed")
     assert Decimal(str(crm_shows(sandbox, crm, mapping, deal, "commission.accrued"))) == 0
-    # A second pull of the same deal changes nothing in the ledger.
+    # The reports net the reversal out; a replay changes nothing; the inspector explains.
+    [summary] = run_report(store, "ytd-summary", partner_id="ACME", year=2026,
+                           today=date(2026, 12, 31))  # fmt: skip
+    assert (summary["reversed"], summary["paid"], summary["net"]) == (
+        Decimal("1500.00"), Decimal("0.00"), Decimal("0.00"))  # fmt: skip
     assert CommissionService(store).replay(actor="test")["rows_written"] == 0
+    inspected = show_deal(store, deal)["commission"]
+    assert (inspected["outcome"], inspected["clamp"], inspected["amount"]) == (
+        "accrue", None, Decimal("1500.00"))  # fmt: skip
+    assert [row["kind"] for row in inspected["ledger"]] == ["accrual", "reversal"]
