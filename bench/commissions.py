@@ -32,14 +32,11 @@ from sqlalchemy import create_engine, insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.registration import POSTGRES, REPO, chunks, partner_accounts
+from bench.registration import POSTGRES, chunks, partner_accounts, timed_pull
 from bench.sandbox import start_sandbox
-from connectors.salesforce import SalesforceConfig, SalesforceConnector
 from sync.commissions import CommissionService
 from sync.ledger import CommissionAccruals
 from sync.log import configure_logging
-from sync.mapping import load_mapping
-from sync.mirror.pull import pull
 from sync.partners import PartnerInput, add_partner
 from sync.reports import REPORTS, run_report
 from sync.settings import ProgramSettings
@@ -89,23 +86,6 @@ trigger = "closed_won"
 """
 
 
-class Timed:
-    """A mirror handler, timed: the seconds it took over the whole pull."""
-
-    def __init__(self, handler: CommissionAccruals) -> None:
-        self.handler = handler
-        self.name = handler.name
-        self.before = handler.before
-        self.seconds = 0.0
-
-    def __call__(self, session: Any, changes: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return self.handler(session, changes)
-        finally:
-            self.seconds += time.perf_counter() - started
-
-
 def new_store(dialect: str, work: Path, names: list[str]) -> str:
     if dialect == "sqlite":
         url = f"sqlite:///{work / f'{uuid.uuid4().hex[:8]}.db'}"
@@ -130,20 +110,6 @@ def with_agreements(url: str, partners: dict[str, str]) -> CommissionService:
                     program, actor="bench")  # fmt: skip
         service.import_text(AGREEMENT.format(partner=key), f"bench-{key}.toml", actor="bench")
     return service
-
-
-def mirror(url: str, sandbox_url: str, hooked: bool) -> tuple[float, float, int, dict[str, int]]:
-    """(seconds of the pull, seconds of the accrual handler in it, records, counts)."""
-    factory = session_factory(make_engine(url))
-    mapping = load_mapping(REPO / "mappings" / "salesforce.toml")
-    connector = SalesforceConnector(
-        SalesforceConfig(instance_url=sandbox_url, session_id="sandbox")
-    )
-    handlers = [Timed(CommissionAccruals())] if hooked else []
-    started = time.perf_counter()
-    report = pull(factory, connector, mapping, handlers=handlers)
-    spent = handlers[0].seconds if handlers else 0.0
-    return time.perf_counter() - started, spent, report.upserted, dict(report.handled)
 
 
 def won_deals(url: str, n: int, partners: list[str], seed: int = 3) -> None:
@@ -191,10 +157,12 @@ def main() -> None:
                 print(f"{dialect}:")
                 plain = new_store(dialect, work, names)
                 with_agreements(plain, partners)
-                plain_s, _, plain_n, _ = mirror(plain, sandbox_url, hooked=False)
+                plain_s, _, plain_n, _ = timed_pull(plain, sandbox_url, None)
                 hooked = new_store(dialect, work, names)
                 with_agreements(hooked, partners)
-                hooked_s, pass_s, hooked_n, counts = mirror(hooked, sandbox_url, hooked=True)
+                hooked_s, pass_s, hooked_n, counts = timed_pull(
+                    hooked, sandbox_url, CommissionAccruals()
+                )
                 accrued = counts.get("ledger_accrual", 0)
                 print(f"  mirror of {plain_n:,} opportunities without handlers: {plain_s:.2f} s "
                       f"= {plain_n / plain_s:,.0f}/s")  # fmt: skip

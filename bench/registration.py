@@ -45,6 +45,7 @@ from rules.matching import domain_key, name_key, name_tokens
 from sync.deal_links import RegistrationLinks
 from sync.log import configure_logging
 from sync.mapping import load_mapping
+from sync.mirror.handlers import MirrorHandler
 from sync.mirror.pull import pull
 from sync.partners import PartnerInput, add_partner
 from sync.registrations import RegistrationService
@@ -334,7 +335,7 @@ def copy_store(url: str, dialect: str, work: Path, pg_names: list[str]) -> str:
 class Timed:
     """A mirror handler, timed: the seconds it took over the whole pull."""
 
-    def __init__(self, handler: RegistrationLinks) -> None:
+    def __init__(self, handler: MirrorHandler) -> None:
         self.handler = handler
         self.name = handler.name
         self.before = handler.before
@@ -348,19 +349,29 @@ class Timed:
             self.seconds += time.perf_counter() - started
 
 
-def mirror(url: str, sandbox_url: str, hooked: bool) -> tuple[float, float, int, dict[str, int]]:
-    """(seconds of the pull, seconds of the registration handler in it, records, counts)."""
+def timed_pull(
+    url: str, sandbox_url: str, handler: MirrorHandler | None
+) -> tuple[float, float, int, dict[str, int]]:
+    """A pull of the sandbox's Salesforce opportunities into ``url``, with ``handler`` or
+    none: (seconds of the pull, seconds of the handler in it, records, counts)."""
     factory = session_factory(make_engine(url))
     mapping = load_mapping(REPO / "mappings" / "salesforce.toml")
     connector = SalesforceConnector(
         SalesforceConfig(instance_url=sandbox_url, session_id="sandbox")
     )
-    program = ProgramSettings(register_from_crm=True)
-    handlers = [Timed(RegistrationLinks(program, clock=lambda: NOW))] if hooked else []
+    handlers = [Timed(handler)] if handler is not None else []
     started = time.perf_counter()
     report = pull(factory, connector, mapping, handlers=handlers)
     spent = handlers[0].seconds if handlers else 0.0
     return time.perf_counter() - started, spent, report.upserted, dict(report.handled)
+
+
+def mirror(url: str, sandbox_url: str, hooked: bool) -> tuple[float, float, int, dict[str, int]]:
+    """:func:`timed_pull` without handlers, or with the registration handler."""
+    program = ProgramSettings(register_from_crm=True)
+    return timed_pull(
+        url, sandbox_url, RegistrationLinks(program, clock=lambda: NOW) if hooked else None
+    )
 
 
 def partner_accounts(sandbox_url: str) -> dict[str, str]:

@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from rules.commission import (
@@ -299,17 +299,7 @@ class CommissionService:
                     .order_by(Opportunity.id)
                     .limit(_REPLAY_CHUNK)
                 )  # fmt: skip
-                if partner_id is not None:
-                    query = query.where(or_(
-                        Opportunity.partner_id == partner_id,
-                        Opportunity.id.in_(select(LedgerEntry.opportunity_id)
-                                           .where(LedgerEntry.partner_id == partner_id)),
-                    ))  # fmt: skip
-                if since is not None:
-                    query = query.where(
-                        or_(Opportunity.close_date >= since, Opportunity.paid_date >= since)
-                    )
-                ids = list(session.scalars(query))
+                ids = list(session.scalars(query.where(*_deal_filter(partner_id, since))))
                 if not ids:
                     break
                 counts, _ = settle(session, ids, now=self.clock(), actor=actor,
@@ -418,16 +408,7 @@ class CommissionService:
     def _partner_deals(
         self, session: Session, partner_id: str, *, since: date | None = None
     ) -> list[int]:
-        query = select(Opportunity.id).where(or_(
-            Opportunity.partner_id == partner_id,
-            Opportunity.id.in_(select(LedgerEntry.opportunity_id)
-                               .where(LedgerEntry.partner_id == partner_id)),
-        ))  # fmt: skip
-        if since is not None:
-            query = query.where(
-                or_(Opportunity.close_date >= since, Opportunity.paid_date >= since)
-            )
-        return list(session.scalars(query))
+        return list(session.scalars(select(Opportunity.id).where(*_deal_filter(partner_id, since))))
 
     def _settle_partner(
         self, session: Session, partner_id: str, *, now: datetime, actor: str
@@ -451,6 +432,21 @@ class CommissionService:
         if len(found) > 1:
             raise ProgramError(f"{crm_id} is a deal in more than one CRM: say which (--crm)")
         return found[0]
+
+
+def _deal_filter(partner_id: str | None, since: date | None) -> list[ColumnElement[bool]]:
+    """The deals of ``partner_id`` (named on the deal, or on its ledger rows) triggered on
+    or after ``since``; no condition for what is ``None``."""
+    found: list[ColumnElement[bool]] = []
+    if partner_id is not None:
+        found.append(or_(
+            Opportunity.partner_id == partner_id,
+            Opportunity.id.in_(select(LedgerEntry.opportunity_id)
+                               .where(LedgerEntry.partner_id == partner_id)),
+        ))  # fmt: skip
+    if since is not None:
+        found.append(or_(Opportunity.close_date >= since, Opportunity.paid_date >= since))
+    return found
 
 
 def _in_force(starts: date, ends: date | None, on: date) -> bool:
