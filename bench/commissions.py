@@ -28,11 +28,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.registration import POSTGRES, chunks, partner_accounts, timed_pull
+from bench.registration import (
+    chunks,
+    drop_databases,
+    new_database,
+    partner_accounts,
+    timed_pull,
+)
 from bench.sandbox import start_sandbox
 from sync.commissions import CommissionService
 from sync.ledger import CommissionAccruals
@@ -90,13 +96,7 @@ def new_store(dialect: str, work: Path, names: list[str]) -> str:
     if dialect == "sqlite":
         url = f"sqlite:///{work / f'{uuid.uuid4().hex[:8]}.db'}"
     else:
-        name = f"ps_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(f"{POSTGRES}/test", isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        names.append(name)
-        url = f"{POSTGRES}/{name}"
+        url = new_database(names)
     upgrade(url)
     return url
 
@@ -196,11 +196,7 @@ def main() -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
-        admin = create_engine(f"{POSTGRES}/test", isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            for name in names:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_databases(names)
 
 
 if __name__ == "__main__":

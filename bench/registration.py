@@ -309,12 +309,9 @@ def drop_copies(work: Path, pg_names: list[str], url: str) -> None:
     copies = [name for name in pg_names if name != store and name.startswith("ps_bench_")]
     if not copies:
         return
-    admin = create_engine(f"{POSTGRES}/test", isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        for name in copies:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            pg_names.remove(name)
-    admin.dispose()
+    drop_databases(copies)
+    for name in copies:
+        pg_names.remove(name)
 
 
 def copy_store(url: str, dialect: str, work: Path, pg_names: list[str]) -> str:
@@ -323,13 +320,28 @@ def copy_store(url: str, dialect: str, work: Path, pg_names: list[str]) -> str:
         target = work / f"copy-{uuid.uuid4().hex[:6]}.db"
         shutil.copyfile(source, target)
         return f"sqlite:///{target}"
+    return new_database(pg_names, template=url.rsplit("/", 1)[1])
+
+
+def new_database(pg_names: list[str], template: str | None = None) -> str:
+    """A new PostgreSQL database (a copy of ``template`` when given), its name kept in
+    ``pg_names`` for :func:`drop_databases`; its URL."""
     name = f"ps_bench_{uuid.uuid4().hex[:8]}"
+    copied = f' TEMPLATE "{template}"' if template else ""
     admin = create_engine(f"{POSTGRES}/test", isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{url.rsplit("/", 1)[1]}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"{copied}'))
     admin.dispose()
     pg_names.append(name)
     return f"{POSTGRES}/{name}"
+
+
+def drop_databases(pg_names: list[str]) -> None:
+    admin = create_engine(f"{POSTGRES}/test", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        for name in pg_names:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 class Timed:
@@ -400,13 +412,7 @@ def main() -> None:
                 if dialect == "sqlite":
                     url = f"sqlite:///{work / 'base.db'}"
                 else:
-                    name = f"ps_bench_{uuid.uuid4().hex[:8]}"
-                    admin = create_engine(f"{POSTGRES}/test", isolation_level="AUTOCOMMIT")
-                    with admin.connect() as connection:
-                        connection.execute(text(f'CREATE DATABASE "{name}"'))
-                    admin.dispose()
-                    pg_names.append(name)
-                    url = f"{POSTGRES}/{name}"
+                    url = new_database(pg_names)
                 upgrade(url)
                 started = time.perf_counter()
                 people = load(url, args.registrations, partners)
@@ -461,11 +467,7 @@ def main() -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
-        admin = create_engine(f"{POSTGRES}/test", isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            for name in pg_names:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_databases(pg_names)
 
 
 if __name__ == "__main__":
