@@ -30,6 +30,7 @@ from rules.registration import (
     LIVE,
     Decision,
     RegistrationError,
+    Situation,
     Submission,
     approve,
     close,
@@ -59,6 +60,7 @@ from sync.registration_facts import (
     customer_key,
     lock_customers,
     situation,
+    situation_and_partner,
     view,
     write_tokens,
 )
@@ -143,9 +145,15 @@ class RegistrationService:
                                   currency, practice, None, RegistrationSource.CLI)  # fmt: skip
         with reading(self.factory) as session:
             today = self.clock().date()
-            decision = self._decide(
-                session, self._partner(session, partner_id), registration, today
-            )
+            names, domains = registration.customer_name_key, registration.customer_domain_key
+            facts, partner = situation_and_partner(
+                session, names, domains, partner_id=registration.partner_id,
+                fuzzy_threshold=self.program.fuzzy_threshold,
+            )  # fmt: skip
+            if partner is None:
+                raise NotFound(f"no partner {partner_id!r}", field="partner_id")
+            decision = self._decision(partner.id, partner.tier, partner.active, registration,
+                                      facts, today)  # fmt: skip
             main = decision.main
             return {
                 "partner_id": registration.partner_id,
@@ -171,9 +179,17 @@ class RegistrationService:
         names, domains = registration.customer_name_key, registration.customer_domain_key
         facts = situation(session, names, domains, partner_id=partner.id,
                           fuzzy_threshold=self.program.fuzzy_threshold)  # fmt: skip
+        return self._decision(partner.id, partner.tier, partner.active, registration, facts,
+                              today)  # fmt: skip
+
+    def _decision(
+        self, partner_id: str, tier: str, active: bool, registration: Registration,
+        facts: Situation, today: date,
+    ) -> Decision:  # fmt: skip
+        names, domains = registration.customer_name_key, registration.customer_domain_key
         submission = Submission(
-            partner_id=partner.id, tier=partner.tier, name_key=names, domain_key=domains,
-            partner_active=partner.active, amount=registration.amount,
+            partner_id=partner_id, tier=tier, name_key=names, domain_key=domains,
+            partner_active=active, amount=registration.amount,
             currency=registration.currency, practice=registration.practice,
         )  # fmt: skip
         try:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from sync.partners import PartnerInput, add_partner, block_account
+from sync.partners import PartnerInput, add_partner, block_account, deactivate_partner
 from sync.program import Conflict, NotFound, ProgramError
 from sync.registrations import RegistrationService
 from sync.settings import ProgramSettings
@@ -297,6 +297,23 @@ def test_a_dry_run_says_the_outcome_and_writes_nothing(store: sessionmaker[Sessi
     assert checked["matched"] == [f"domain globex.com = registration {holder['id']}"]
     with store() as session:
         assert session.scalar(select(func.count()).select_from(Registration)) == 1
+
+
+def test_a_dry_run_reads_the_partner_with_the_customer(store: sessionmaker[Session]) -> None:
+    """The check reads the partner in the same statement as the customer's situation:
+    its tier protects (auto-approve), its state rejects, and an unknown one is NotFound,
+    with and without customer keys."""
+    partners(store, "ACME")
+    auto = service(store, auto_approve=True)
+    approved = auto.check(partner_id="ACME", customer_name="Globex", customer_domain="globex.com")
+    assert (approved["status"], approved["protected_until"]) == (
+        "approved", NOW.date() + timedelta(days=PROGRAM.protection_days["gold"]))  # fmt: skip
+    deactivate_partner(store, "ACME", actor="t")
+    refused = auto.check(partner_id="ACME", customer_name="Globex", customer_domain="globex.com")
+    assert (refused["status"], refused["reason"]) == ("rejected", "partner_inactive")
+    for name in ("Globex", "Inc."):  # "Inc." gives no customer key at all
+        with pytest.raises(NotFound, match="no partner 'NOPE'"):
+            auto.check(partner_id="NOPE", customer_name=name)
 
 
 def test_the_fuzzy_index_holds_live_claims_only(store: sessionmaker[Session]) -> None:
