@@ -175,6 +175,18 @@ class ExactDecimal(TypeDecorator[Decimal]):
             return Decimal(int(value)).scaleb(-self.scale)
         return Decimal(value)
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        """On SQLite, :meth:`process_result_value` without its per-value dispatch: a
+        report reads hundreds of thousands of amounts."""
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        shift = -self.scale
+
+        def scaled(value: Any) -> Decimal | None:
+            return None if value is None else Decimal(int(value)).scaleb(shift)
+
+        return scaled
+
 
 #: Money amounts: 14 digits before the point, 4 after (3-decimal currencies, sub-cent
 #: basis amounts); the currency sits in a :class:`CurrencyCode` column next to it.
