@@ -203,10 +203,18 @@ class ProgramSettings(_Section):
 
 
 class ApiSettings(_Section):
-    """The HTTP API's listening address."""
+    """The HTTP API: its address and what one client may ask of it."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    #: Larger request bodies are refused (413) before they are read.
+    max_body_bytes: int = Field(default=65_536, ge=1_024, le=16_777_216)
+    #: Requests a second one API key may make (a token bucket; 0: no limit), with bursts
+    #: of up to ``burst`` requests. Counted per API process.
+    rate_per_second: float = Field(default=20.0, ge=0)
+    burst: int = Field(default=40, ge=1)
+    #: Rows a listing returns when the request does not say (at most 500).
+    page_size: int = Field(default=100, ge=1, le=500)
 
 
 class Settings(BaseSettings):

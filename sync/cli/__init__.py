@@ -10,13 +10,14 @@
 - :mod:`~sync.cli.registrations`: ``registrations``;
 - :mod:`~sync.cli.deals`: ``deals list|show``, the deal inspector;
 - :mod:`~sync.cli.money`: ``agreements``, ``commissions``, ``payouts``;
-- :mod:`~sync.cli.program`: the program's groups still to come (reports, API keys);
-- :mod:`~sync.cli.daemon`: ``run``, ``api``, ``scheduler``, ``status``.
+- :mod:`~sync.cli.api`: ``api-keys``, ``api``;
+- :mod:`~sync.cli.daemon`: ``run``, ``scheduler``, ``status``.
 """
 
 from __future__ import annotations
 
 from sync.cli import (
+    api,
     audit,
     cycle,
     daemon,
@@ -25,13 +26,13 @@ from sync.cli import (
     mappings,
     money,
     partners,
-    program,
     registrations,
     store,
 )
 from sync.cli.app import app, main
 
 __all__ = [
+    "api",
     "app",
     "audit",
     "cycle",
@@ -42,7 +43,6 @@ __all__ = [
     "mappings",
     "money",
     "partners",
-    "program",
     "registrations",
     "store",
 ]

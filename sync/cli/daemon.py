@@ -15,12 +15,6 @@ def run() -> None:
 
 
 @app.command()
-def api() -> None:
-    """The HTTP API alone."""
-    not_built("api", "the HTTP API")
-
-
-@app.command()
 def scheduler() -> None:
     """The periodic triggers alone (multi-machine set-ups)."""
     not_built("scheduler", "the scheduler")

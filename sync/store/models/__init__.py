@@ -13,7 +13,7 @@ from sync.store.models.crm import (
     SyncState,
 )
 from sync.store.models.money import Agreement, AgreementRule, LedgerEntry, Payout, PayoutEntry
-from sync.store.models.partners import ApiKey, BlockedAccount, Partner
+from sync.store.models.partners import ApiKey, BlockedAccount, IdempotentRequest, Partner
 from sync.store.models.registrations import (
     LIVE_STATUSES,
     OPEN_CREATE_STATUSES,
@@ -37,6 +37,7 @@ __all__ = [
     "Base",
     "BlockedAccount",
     "DealCreate",
+    "IdempotentRequest",
     "LedgerEntry",
     "Opportunity",
     "OutboxEntry",

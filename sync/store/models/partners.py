@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text, true
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    true,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 
 from rules.vocabulary import BlockKind
@@ -12,7 +22,7 @@ from sync.store.enums import ApiKeyRole, Crm
 from sync.store.models.base import Base
 from sync.store.types import ID, UTCDateTime, enum_type, utcnow
 
-__all__ = ["ApiKey", "BlockedAccount", "Partner"]
+__all__ = ["ApiKey", "BlockedAccount", "IdempotentRequest", "Partner"]
 
 
 class Partner(Base):
@@ -84,8 +94,36 @@ class ApiKey(Base):
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
+    #: The key's public start (``ps_3f9a2c1d``): it names the key in lists, logs and
+    #: ``api-keys revoke`` without revealing it.
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
     key_hash: Mapped[str] = mapped_column(String(128), unique=True)
     role: Mapped[ApiKeyRole] = mapped_column(enum_type(ApiKeyRole, "role"))
     partner_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("partners.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class IdempotentRequest(Base):
+    """The first answer to an HTTP request sent with an ``Idempotency-Key``, replayed to
+    the same key's later requests with that header instead of acting twice.
+
+    The row is written before the request acts (``status`` NULL: in progress), so two
+    requests racing with one key act once. ``fingerprint`` (a SHA-256 of the method, path
+    and body) refuses a key reused for another request. Rows expire after a day.
+    """
+
+    __tablename__ = "idempotent_requests"
+    __table_args__ = (
+        UniqueConstraint("api_key_id", "key", name="uq_idempotent_requests_api_key_id_key"),
+        Index("ix_idempotent_requests_expires_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(ID, ForeignKey("api_keys.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

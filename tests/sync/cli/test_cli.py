@@ -35,7 +35,6 @@ def run_cli(
 @pytest.mark.parametrize(
     "args",
     [
-        pytest.param(["api-keys", "create", "--admin"], id="api-keys-create"),
         pytest.param(["run"], id="run"),
     ],
 )
