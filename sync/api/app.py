@@ -262,8 +262,9 @@ def _routes(app: FastAPI, context: _Context) -> None:
             )  # fmt: skip
             shown = _registration(view, principal)
             if view["status"] == "rejected":
-                return 422, error_body(view["reason"] or "rejected", view["note"] or "refused",
-                                       registration=shown)  # fmt: skip
+                reason = view["reason"] or "rejected"
+                message = f"registration {view['id']} is refused: {reason.replace('_', ' ')}"
+                return 422, error_body(reason, message, registration=shown)
             return 201, shown
 
         return await _once(request, context, principal, idempotency_key, act)

@@ -34,10 +34,6 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 log = structlog.get_logger("partnersync.api")
 
 
-class _TooLarge(Exception):
-    pass
-
-
 async def _refuse(send: Send, status: int, body: dict[str, Any],
                   headers: list[tuple[bytes, bytes]] | None = None) -> None:  # fmt: skip
     payload = orjson.dumps(body)
@@ -69,29 +65,33 @@ class BodyLimit:
                 if declared > self.limit:
                     await _refuse(send, 413, too_large)
                     return
+        # The body is read first (it is small: at most the limit), so the app never sees
+        # a part of one that is refused.
+        chunks: list[bytes] = []
         seen = 0
-        started = False
-
-        async def counted() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
-
-        async def watched(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, counted, watched)
-        except _TooLarge:
-            if not started:
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.limit:
                 await _refuse(send, 413, too_large)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 class RateLimiter:
