@@ -199,7 +199,7 @@ def _cursor(value: str | None) -> int:
         after = int(number)
     except (ValueError, UnicodeDecodeError):
         raise ProgramError("cursor: not a cursor this API gave", field="cursor") from None
-    if kind != "after" or after < 0:
+    if kind != "after" or not 0 <= after < 2**63:
         raise ProgramError("cursor: not a cursor this API gave", field="cursor")
     return after
 
@@ -211,6 +211,8 @@ def _next_cursor(items: list[dict[str, Any]], limit: int) -> str | None:
 
 
 Limit = Annotated[int | None, Query(ge=1, le=500, description="rows per page")]
+#: A stored row's number: the store's ids are 64-bit.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", description="replay the first answer")
 ]
@@ -288,13 +290,13 @@ def _routes(app: FastAPI, context: _Context) -> None:
 
     @app.get("/v1/registrations/{registration_id}", response_model=RegistrationOut,
              tags=["registrations"])  # fmt: skip
-    def get_registration(registration_id: Annotated[int, Path(ge=1)], principal: Caller) -> Any:
+    def get_registration(registration_id: RowId, principal: Caller) -> Any:
         view = registrations.get(registration_id)
         _visible(principal, view["partner_id"], f"no registration {registration_id}")
         return _registration(view, principal)
 
     def _decision(action: str, admin_only: bool) -> None:
-        async def decide(request: Request, registration_id: Annotated[int, Path(ge=1)],
+        async def decide(request: Request, registration_id: RowId,
                          principal: Caller, body: Annotated[ActionIn | None, Body()] = None,
                          idempotency_key: IdempotencyKey = None) -> Any:  # fmt: skip
             given = body or ActionIn()
@@ -381,7 +383,7 @@ def _routes(app: FastAPI, context: _Context) -> None:
         return {"items": [plain(r) for r in rows], "next_cursor": _next_cursor(rows, size)}
 
     @app.get("/v1/payouts/{payout_id}", response_model=PayoutDetail, tags=["payouts"])
-    def get_payout(payout_id: Annotated[int, Path(ge=1)], principal: Caller) -> Any:
+    def get_payout(payout_id: RowId, principal: Caller) -> Any:
         view = payouts.get(payout_id)
         _visible(principal, view["partner_id"], f"no payout {payout_id}")
         return plain(view)

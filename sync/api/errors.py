@@ -107,6 +107,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # a body FastAPI could not even parse: a bad body
+            return JSONResponse(error_body("invalid", "body: not a JSON document (UTF-8)", "body"),
+                                status_code=422)  # fmt: skip
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large",
                  406: "not_acceptable"}  # fmt: skip
         code = codes.get(exc.status_code, "http_error")

@@ -172,7 +172,9 @@ class PayoutActionIn(_In):
     """Payouts to act on, all or nothing; ``reference`` to pay, ``reason`` to reverse,
     ``on`` the date to schedule or pay on."""
 
-    ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1, max_length=1000)]
+    ids: Annotated[
+        list[Annotated[int, Field(ge=1, le=2**63 - 1)]], Field(min_length=1, max_length=1000)
+    ]
     reference: Annotated[str, StringConstraints(max_length=255)] | None = None
     on: date | None = None
     reason: Annotated[str, StringConstraints(max_length=1000)] | None = None

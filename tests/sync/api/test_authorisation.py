@@ -102,7 +102,7 @@ MATRIX: dict[tuple[str, str], tuple[Request, dict[str, int]]] = {
 
 
 def app_routes() -> list[tuple[str, str]]:
-    app = create_app(Settings())
+    app = create_app(Settings(), factory=session_factory(make_engine("sqlite://")))
     found = []
     for route in app.routes:
         if isinstance(route, Route):
