@@ -142,8 +142,9 @@ def _run(
     echo(
         "next: `partnersync sync` mirrors, registers, accrues and pushes against your "
         "configured CRMs; `partnersync partners`, `registrations`, `agreements`, `payouts`, "
-        "`report` and `deals` do what this demo did by hand (the HTTP API and the daemon "
-        "are not built yet in this version)."
+        "`report` and `deals` do what this demo did by hand; `partnersync api` serves the "
+        "HTTP API (keys: `partnersync api-keys`); the daemon is not built yet in this "
+        "version."
     )
 
 
@@ -283,7 +284,52 @@ def _story(cycle: Cycle, box: Sandbox, echo: Callable[[str], None]) -> tuple[str
     )
     _created(cycle, regs, box, echo)
     _paid(cycle, box, echo)
+    _api(cycle, echo)
     return repriced, approved["id"]
+
+
+def _api(cycle: Cycle, echo: Callable[[str], None]) -> None:
+    """The HTTP API on a local port: a partner key submits, an admin key approves, and
+    the partner cannot see another partner's registration."""
+    import requests
+
+    from sync.api.app import create_app
+    from sync.api.keys import create_key
+    from sync.api.serve import serving
+
+    partner = create_key(cycle.factory, partner_id="BLUEFIN", name="portal", actor="demo")[1]
+    admin = create_key(cycle.factory, admin=True, name="partner-manager", actor="demo")[1]
+    app = create_app(cycle.settings, factory=cycle.factory)
+    hooli = {"customer_name": "Hooli", "customer_domain": "hooli.com", "amount": "52000.00",
+             "currency": "USD"}  # fmt: skip
+    as_partner = {"Authorization": f"Bearer {partner}"}
+    once = {**as_partner, "Idempotency-Key": "demo-hooli"}
+    theirs = RegistrationService(cycle.factory, cycle.settings.program).list(
+        partner_id="ACME", limit=1
+    )
+    with serving(app) as base, requests.Session() as http:
+        made = http.post(f"{base}/v1/registrations", json=hooli, headers=once, timeout=30)
+        again = http.post(f"{base}/v1/registrations", json=hooli, headers=once, timeout=30)
+        number = made.json()["id"]
+        decided = http.post(f"{base}/v1/registrations/{number}/approve", timeout=30,
+                            headers={"Authorization": f"Bearer {admin}"},
+                            json={"reason": "strong fit"})  # fmt: skip
+        peek = None
+        if theirs:
+            peek = http.get(f"{base}/v1/registrations/{theirs[0]['id']}", headers=as_partner,
+                            timeout=30)  # fmt: skip
+    echo(
+        f"16. the HTTP API on {base}: BLUEFIN's key (ps_{partner[3:11]}) submitted Hooli "
+        f"({made.status_code} {made.json()['status']}; sent again with the same "
+        f"Idempotency-Key: {again.status_code}, registration {again.json()['id']} again), "
+        f"an admin key approved it ({decided.status_code} {decided.json()['status']}, "
+        f"protected until {decided.json()['protected_until']})"
+        + (
+            f"; ACME's registration {theirs[0]['id']} is {peek.status_code} for BLUEFIN's key"
+            if theirs and peek is not None
+            else ""
+        )
+    )
 
 
 def _paid(cycle: Cycle, box: Sandbox, echo: Callable[[str], None]) -> None:
@@ -376,10 +422,10 @@ def _summary(cycle: Cycle, repriced: str | None, expired: int, echo: Callable[[s
             .where(AuditEntry.action == "crm_drift")
             .order_by(AuditEntry.id.desc())
         ).first()
-    line = f"16. the store mirrors {total:,} deals ({live:,} live), {registrations:,} registrations"
+    line = f"17. the store mirrors {total:,} deals ({live:,} live), {registrations:,} registrations"
     echo(line + (f"; the re-priced one reads {amount}" if amount is not None else ""))
     if drift is not None:
-        echo(f"17. audit: {drift.reason}")
+        echo(f"18. audit: {drift.reason}")
     echo(f"    `partnersync registrations show {expired}` explains one registration, "
          f"`partnersync deals show CRM_ID` one deal, `partnersync commissions explain "
          f"CRM_ID` its commission")  # fmt: skip

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from sync.api.serve import serving
 from sync.store import Registration, make_engine, session_factory, upgrade
 from tests.conftest import NewDatabase
-from tests.sync.api.server import serving
 from tests.sync.api.world import build, settings_for
 
 

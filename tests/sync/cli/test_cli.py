@@ -168,6 +168,13 @@ def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
         result.stdout,
     ), result.stdout
     assert "report ytd-summary --partner ACME (2026): USD payable: paid" in result.stdout
+    assert re.search(
+        r"the HTTP API on http://127\.0\.0\.1:\d+: BLUEFIN's key \(ps_[0-9a-f]{8}\) submitted "
+        r"Hooli \(201 pending; sent again with the same Idempotency-Key: 201, registration "
+        r"(\d+) again\), an admin key approved it \(200 approved, .*\); ACME's registration "
+        r"\d+ is 404 for BLUEFIN's key",
+        result.stdout,
+    ), result.stdout
 
 
 def test_sandbox_command_serves_seeded_data(tmp_path: Path) -> None:
