@@ -210,7 +210,42 @@ def _next_cursor(items: list[dict[str, Any]], limit: int) -> str | None:
     return base64.urlsafe_b64encode(f"after:{items[-1]['id']}".encode()).decode().rstrip("=")
 
 
-Limit = Annotated[int | None, Query(ge=1, le=500, description="rows per page")]
+@dataclass(frozen=True)
+class _Listing:
+    status: str | None
+    partner_id: str | None
+    cursor: str | None
+    limit: int | None
+
+
+def _listing(
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    partner_id: Annotated[str | None, Query(max_length=32)] = None,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=500, description="rows per page")] = None,
+) -> _Listing:
+    return _Listing(status, partner_id, cursor, limit)
+
+
+Listing = Annotated[_Listing, Depends(_listing)]
+
+
+def _page(
+    principal: Principal,
+    listing: _Listing,
+    page_size: int,
+    fetch: Callable[[str | None, int, int], list[dict[str, Any]]],
+    show: Callable[[dict[str, Any]], Any],
+) -> dict[str, Any]:
+    """A page of a listing: a partner key's own rows only (asking for another partner's
+    finds none), from the cursor on."""
+    size = listing.limit or page_size
+    if not principal.admin and listing.partner_id not in (None, principal.partner_id):
+        return {"items": [], "next_cursor": None}
+    rows = fetch(_own(principal, listing.partner_id), size, _cursor(listing.cursor))
+    return {"items": [show(r) for r in rows], "next_cursor": _next_cursor(rows, size)}
+
+
 #: A stored row's number: the store's ids are 64-bit.
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 IdempotencyKey = Annotated[
@@ -272,21 +307,14 @@ def _routes(app: FastAPI, context: _Context) -> None:
         return await _once(request, context, principal, idempotency_key, act)
 
     @app.get("/v1/registrations", response_model=RegistrationPage, tags=["registrations"])
-    def list_registrations(
-        principal: Caller,
-        status: Annotated[str | None, Query(max_length=32)] = None,
-        partner_id: Annotated[str | None, Query(max_length=32)] = None,
-        cursor: Annotated[str | None, Query(max_length=200)] = None,
-        limit: Limit = None,
-    ) -> Any:
+    def list_registrations(principal: Caller, listing: Listing) -> Any:
         """Registrations, oldest first, a page at a time (``next_cursor``)."""
-        size = limit or context.settings.api.page_size
-        if not principal.admin and partner_id not in (None, principal.partner_id):
-            return {"items": [], "next_cursor": None}
-        rows = registrations.list(partner_id=_own(principal, partner_id), status=status,
-                                  limit=size, after_id=_cursor(cursor))  # fmt: skip
-        return {"items": [_registration(r, principal) for r in rows],
-                "next_cursor": _next_cursor(rows, size)}  # fmt: skip
+        return _page(
+            principal, listing, context.settings.api.page_size,
+            lambda partner, size, after: registrations.list(
+                partner_id=partner, status=listing.status, limit=size, after_id=after),
+            lambda row: _registration(row, principal),
+        )  # fmt: skip
 
     @app.get("/v1/registrations/{registration_id}", response_model=RegistrationOut,
              tags=["registrations"])  # fmt: skip
@@ -367,20 +395,14 @@ def _routes(app: FastAPI, context: _Context) -> None:
     # payouts
 
     @app.get("/v1/payouts", response_model=PayoutPage, tags=["payouts"])
-    def list_payouts(
-        principal: Caller,
-        status: Annotated[str | None, Query(max_length=32)] = None,
-        partner_id: Annotated[str | None, Query(max_length=32)] = None,
-        cursor: Annotated[str | None, Query(max_length=200)] = None,
-        limit: Limit = None,
-    ) -> Any:
+    def list_payouts(principal: Caller, listing: Listing) -> Any:
         """Payouts by number, a page at a time; a partner key sees its own."""
-        size = limit or context.settings.api.page_size
-        if not principal.admin and partner_id not in (None, principal.partner_id):
-            return {"items": [], "next_cursor": None}
-        rows = payouts.list_payouts(partner_id=_own(principal, partner_id), status=status,
-                                    limit=size, after=_cursor(cursor))  # fmt: skip
-        return {"items": [plain(r) for r in rows], "next_cursor": _next_cursor(rows, size)}
+        return _page(
+            principal, listing, context.settings.api.page_size,
+            lambda partner, size, after: payouts.list_payouts(
+                partner_id=partner, status=listing.status, limit=size, after=after),
+            plain,
+        )  # fmt: skip
 
     @app.get("/v1/payouts/{payout_id}", response_model=PayoutDetail, tags=["payouts"])
     def get_payout(payout_id: RowId, principal: Caller) -> Any:
