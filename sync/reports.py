@@ -56,6 +56,7 @@ from sync.program import ProgramError, checked_id
 from sync.store import (
     CoSellDirection,
     LedgerEntry,
+    LedgerKind,
     MoneyFlow,
     Opportunity,
     Payout,
@@ -65,6 +66,9 @@ from sync.store import (
 __all__ = ["REPORTS", "run_report"]
 
 _S = PayoutStatus
+#: The stored text of a flow and a kind, as the raw rows of deal-profitability hold them.
+_PAYABLE, _RECEIVABLE = MoneyFlow.PAYABLE.value, MoneyFlow.RECEIVABLE.value
+_REVERSAL = LedgerKind.REVERSAL.value
 
 
 def _sum_when(condition: Any, amount: Any = Payout.amount) -> Any:
@@ -147,83 +151,109 @@ def deal_profitability(
     # keeps it (money as integers x 10^4 and dates as text on SQLite), without the
     # per-value conversions of the column types, and each amount is converted once,
     # rounded in the same step. (Rounding in SQL, per row's currency, was slower on both
-    # stores.) The facts that say why a deal has no ledger rows come back NULL for the
-    # others.
+    # stores.) Each deal comes with its ledger rows, joined, not summed in SQL: most deals
+    # have one, and grouping the whole ledger costs the database more than the few
+    # further rows cost Python. The facts that say why a deal has no rule come back only
+    # on rows that may be such a deal's (no ledger row, a reversal, a row without a rule).
     sqlite = session.get_bind().dialect.name == "sqlite"
     money: TypeEngine[Any] = BigInteger() if sqlite else Numeric(18, 4, asdecimal=True)
     day: TypeEngine[Any] = String() if sqlite else Date()
     entry, deal = LedgerEntry, Opportunity
-    ledger = (
-        select(
-            entry.opportunity_id.label("deal_id"),
-            _sum_when(entry.flow == MoneyFlow.PAYABLE, entry.amount).label("payable"),
-            _sum_when(entry.flow == MoneyFlow.RECEIVABLE, entry.amount).label("receivable"),
-            func.max(case((entry.kind != "reversal", entry.agreement_rule_id))).label("rule_id"),
-        )
-        .group_by(entry.opportunity_id)
-        .subquery()
-    )
-    unruled = ledger.c.rule_id.is_(None)
+    may_be_unruled = or_(entry.agreement_rule_id.is_(None), entry.kind == LedgerKind.REVERSAL)
     query = (
         select(
-            type_coerce(deal.crm, String()), deal.crm_id, deal.name, deal.partner_id,
+            deal.id, type_coerce(deal.crm, String()), deal.crm_id, deal.name, deal.partner_id,
             type_coerce(deal.close_date, day), deal.currency,
             type_coerce(deal.amount, money), type_coerce(deal.cost, money),
-            type_coerce(func.coalesce(ledger.c.payable, 0), money),
-            type_coerce(func.coalesce(ledger.c.receivable, 0), money),
-            ledger.c.rule_id,
-            *(case((unruled, column)) for column in (deal.amount, deal.cost, deal.paid_amount)),
-            type_coerce(case((unruled, deal.paid_date)), day),
-            case((unruled, deal.practice)),
-            type_coerce(case((unruled, deal.direction)), String()),
+            type_coerce(entry.flow, String()), type_coerce(entry.amount, money),
+            type_coerce(entry.kind, String()), entry.agreement_rule_id,
+            type_coerce(case((may_be_unruled, deal.paid_amount)), money),
+            type_coerce(case((may_be_unruled, deal.paid_date)), day),
+            case((may_be_unruled, deal.practice)),
+            type_coerce(case((may_be_unruled, deal.direction)), String()),
         )
-        .outerjoin(ledger, ledger.c.deal_id == deal.id)
+        .outerjoin(entry, entry.opportunity_id == deal.id)
         .where(
             deal.is_won.is_(True),
             deal.deleted.is_(False),
-            or_(deal.partner_id.is_not(None), ledger.c.deal_id.is_not(None)),
+            or_(deal.partner_id.is_not(None), entry.id.is_not(None)),
             _year(deal.close_date, year),
         )
-        .order_by(deal.id)  # by close date below: a sort in Python is cheaper
+        .order_by(deal.id, entry.id)  # by close date below: a sort in Python is cheaper
     )  # fmt: skip
     statement = _partner(query, deal.partner_id, partner_id)
-    found = session.connection().execute(statement).all()  # Core rows: no ORM loading
-    # The rules of the deals' partners, once: only to say why a deal has no ledger rows.
-    without = {d[3] for d in found if d[3] and d[10] is None}
-    rules = partner_rules(session, without) if without else {}
-    to_date = date.fromisoformat if sqlite else _same
-    out = []
+    # The driver's own tuples: no ORM loading, and no Row built around each of them.
+    result = session.connection().execute(statement)
+    try:
+        found = result.cursor.fetchall()
+    finally:
+        result.close()
+    to_date = _dates() if sqlite else _same
+    nothing = 0 if sqlite else Decimal(0)  # what SQL's SUM(CASE ... ELSE 0) adds
+    out: list[dict[str, Any]] = []
+    unruled: dict[int, list[Any]] = {}  # index in out -> its facts; its rule said below
     rounders: dict[str | None, Callable[[Any], Decimal | None]] = {}
-    for (crm, crm_id, name, partner, closed, currency, amount, cost, payable, receivable,
-         rule_id, *why) in found:  # fmt: skip
+    names: dict[int, str] = {}  # rule id -> "#id": a year's deals share a few rules
+    # The deal of the row before: its sums and rule so far, and how its amounts round.
+    last_id, payable, receivable, best = None, nothing, nothing, None
+    cents: Callable[[Any], Decimal | None] = _same
+    for (deal_id, crm, crm_id, name, partner, closed, currency, amount, cost, flow, booked,
+         kind, rule_id, paid_amount, paid_date, practice, direction) in found:  # fmt: skip
+        if deal_id == last_id:  # a further ledger row of the deal just made (few deals)
+            payable += booked if flow == _PAYABLE else nothing
+            receivable += booked if flow == _RECEIVABLE else nothing
+            if kind != _REVERSAL and rule_id is not None:
+                best = rule_id if best is None else max(best, rule_id)
+            margin = (
+                None if amount is None or cost is None else amount - cost - payable + receivable
+            )
+            made = out[-1]
+            made.update(payable=cents(payable), receivable=cents(receivable),
+                        net_margin=cents(margin))  # fmt: skip
+            if best is not None:
+                unruled.pop(len(out) - 1, None)
+                made["rule"] = names.get(best) or names.setdefault(best, f"#{best}")
+            continue
+        last_id = deal_id
+        payable = booked if flow == _PAYABLE else nothing
+        receivable = booked if flow == _RECEIVABLE else nothing
+        best = rule_id if kind != _REVERSAL else None
         currency = currency or default_currency or None
         closed = to_date(closed)
-        if rule_id is not None:
-            rule = f"#{rule_id}"
-        else:
-            rule = _why_unruled(currency, closed, why, rules.get(partner or "", ()), to_date)
-        cents = rounders.get(currency)
-        if cents is None:
-            cents = rounders[currency] = _rounding(currency, sqlite)
+        cents = rounders.get(currency) or rounders.setdefault(currency, _rounding(currency, sqlite))
         margin = None if amount is None or cost is None else amount - cost - payable + receivable
+        if best is None:
+            unruled[len(out)] = [partner, amount, cost, paid_amount, paid_date, practice,
+                                 direction]  # fmt: skip
         out.append({
             "crm": crm, "crm_id": crm_id, "name": name, "partner_id": partner,
             "close_date": closed, "currency": currency, "amount": cents(amount),
             "cost": cents(cost), "payable": cents(payable), "receivable": cents(receivable),
-            "net_margin": cents(margin), "rule": rule,
+            "net_margin": cents(margin),
+            "rule": None if best is None else names.get(best) or names.setdefault(best, f"#{best}"),
         })  # fmt: skip
+    if unruled:
+        # The rules of those deals' partners, once: only to say why a deal has none.
+        rules = partner_rules(session, {facts[0] for facts in unruled.values() if facts[0]})
+        to_money = _from_scaled if sqlite else _same
+        for at, (partner, *why) in unruled.items():
+            made = out[at]
+            deal_rules = rules.get(partner or "", ())
+            made["rule"] = _why_unruled(made["currency"], made["close_date"], why, deal_rules,
+                                        to_date, to_money)  # fmt: skip
     out.sort(key=itemgetter("close_date"))  # stable: deals closed the same day by id
     return out
 
 
 def _why_unruled(
-    currency: str | None, closed: date, why: list[Any], rules: Any, to_date: Any
+    currency: str | None, closed: date, why: list[Any], rules: Any, to_date: Any, to_money: Any
 ) -> str:
     """Why a won deal has no ledger rows: ``no_rule``, ``no_cost`` and the like, or
-    ``zero`` when its commission rounds to nothing."""
+    ``zero`` when its commission rounds to nothing (the facts in the store's raw forms)."""
     amount, cost, paid_amount, paid_date, practice, direction = why
     facts = Deal(
-        currency=currency, amount=amount, cost=cost, paid_amount=paid_amount,
+        currency=currency, amount=to_money(amount), cost=to_money(cost),
+        paid_amount=to_money(paid_amount),
         paid_date=None if paid_date is None else to_date(paid_date), close_date=closed,
         won=True, deleted=False, practice=practice,
         direction=None if direction is None else CoSellDirection(direction),
@@ -234,6 +264,26 @@ def _why_unruled(
 
 def _same(value: Any) -> Any:
     return value
+
+
+def _dates() -> Callable[[str | None], date | None]:
+    """SQLite's date text as dates, each distinct text parsed once (a year has 365)."""
+    parsed: dict[str, date] = {}
+
+    def to_date(text: str | None) -> date | None:
+        if text is None:
+            return None
+        day = parsed.get(text)
+        if day is None:
+            day = parsed[text] = date.fromisoformat(text)
+        return day
+
+    return to_date
+
+
+def _from_scaled(value: int | None) -> Decimal | None:
+    """SQLite's stored money (the amount x 10^4) as the ``Decimal`` it stands for."""
+    return None if value is None else Decimal(value).scaleb(-4)
 
 
 @cache
@@ -247,14 +297,14 @@ def _rounding(currency: str | None, scaled: bool) -> Callable[[Any], Decimal | N
             return lambda amount: None if amount is None else Decimal(amount)
         quantum = Decimal(1).scaleb(-places)
         return lambda amount: None if amount is None else amount.quantize(quantum, ROUND_HALF_UP)
-    step, shift = 10 ** (4 - places), -places
+    step, unit = 10 ** (4 - places), Decimal(1).scaleb(-places)
     half, zero = step // 2, Decimal(0).scaleb(-places)
 
     def rounded(amount: int | None) -> Decimal | None:
         if not amount:
             return None if amount is None else zero
         whole = (amount + half) // step if amount >= 0 else -((half - amount) // step)
-        return Decimal(whole).scaleb(shift)
+        return Decimal(whole) * unit  # exact, with the unit's places (as scaleb: faster)
 
     return rounded
 
