@@ -274,7 +274,13 @@ def known_currency(currency: str) -> bool:
 
 def round_money(amount: Decimal, currency: str) -> Decimal:
     """``amount`` rounded half-up to ``currency``'s minor unit."""
-    return amount.quantize(Decimal(1).scaleb(-minor_units(currency)), rounding=ROUND_HALF_UP)
+    return amount.quantize(_minor_unit(currency), rounding=ROUND_HALF_UP)
+
+
+@cache
+def _minor_unit(currency: str) -> Decimal:
+    """``currency``'s minor unit as a ``Decimal`` (``0.01``), made once per currency."""
+    return Decimal(1).scaleb(-minor_units(currency))
 
 
 # --- resolution and arithmetic ----------------------------------------------------------------

@@ -27,7 +27,8 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, select, update
+import orjson
+from sqlalchemy import Table, and_, select, update
 from sqlalchemy.orm import Session
 
 from rules.commission import (
@@ -50,6 +51,7 @@ from sync.store import (
     AuditEntity,
     LedgerEntry,
     LedgerKind,
+    MoneyFlow,
     Opportunity,
     Payout,
     PayoutEntry,
@@ -151,9 +153,11 @@ def books_of(session: Session, ids: Sequence[int], *, payouts: bool = True) -> d
     that needs no correction does without)."""
     dialect = session.get_bind().dialect.name
     books: dict[int, Book] = {i: Book([], {}, {}) for i in ids}
+    session.flush()  # what the session holds is read too, as an ORM query would
+    connection = session.connection()  # Core rows: a replay reads every deal's ledger
     for start in range(0, len(ids), _CHUNK):
         part = ids[start : start + _CHUNK]
-        for row in session.execute(
+        for row in connection.execute(
             select(
                 LedgerEntry.opportunity_id,
                 LedgerEntry.partner_id,
@@ -166,7 +170,7 @@ def books_of(session: Session, ids: Sequence[int], *, payouts: bool = True) -> d
                 LedgerEntry.reverses_entry_id,
                 LedgerEntry.idempotency_key,
             )
-            .where(one_of(LedgerEntry.opportunity_id, part, dialect))
+            .where(_among(LedgerEntry.opportunity_id, part, dialect))
             .order_by(LedgerEntry.id)
         ):
             key = row.idempotency_key
@@ -180,6 +184,14 @@ def books_of(session: Session, ids: Sequence[int], *, payouts: bool = True) -> d
     return books
 
 
+def _among(column: Any, ids: Sequence[int], dialect: str) -> Any:
+    """``column IN ids``, also bounded by the lowest and highest of them: the same rows,
+    but a planner without statistics on ``column`` (a ledger grown since its last
+    ANALYZE) then reads them through its index, where ``IN`` a thousand ids alone makes
+    it scan the whole table for every chunk."""
+    return and_(column.between(min(ids), max(ids)), one_of(column, ids, dialect))
+
+
 def add_payouts(session: Session, books: Mapping[int, Book], ids: Sequence[int]) -> None:
     """Read the payouts of these deals into their books."""
     dialect = session.get_bind().dialect.name
@@ -188,7 +200,7 @@ def add_payouts(session: Session, books: Mapping[int, Book], ids: Sequence[int])
         for row in session.execute(
             select(Payout.__table__, PayoutEntry.ledger_entry_id)
             .join(PayoutEntry, PayoutEntry.payout_id == Payout.id)
-            .where(one_of(Payout.opportunity_id, with_rows, dialect))
+            .where(_among(Payout.opportunity_id, with_rows, dialect))
         ):
             values = dict(row._mapping)
             entry_id = values.pop("ledger_entry_id")
@@ -260,8 +272,10 @@ def settle(
         return counts, changed
     dialect = session.get_bind().dialect.name
     deals: list[Any] = []
+    session.flush()  # what the session holds is read too, as an ORM query would
+    connection = session.connection()  # Core rows: no ORM loading for thousands of deals
     for start in range(0, len(ids), _CHUNK):
-        deals += session.execute(
+        deals += connection.execute(
             select(
                 Opportunity.id,
                 Opportunity.crm,
@@ -308,32 +322,38 @@ def _write(
     counts: Counter[str],
 ) -> None:
     rows: list[dict[str, Any]] = []
+    partners: list[str | None] = []  # of each changed deal, in order
+    midnights: dict[date | None, datetime] = {}  # a batch's deals share few trigger dates
     for deal, due, moves in changed:
+        partner_id = deal.partner_id or books[deal.id].partner_id
+        partners.append(partner_id)
         for move in moves:
-            occurred = _midnight(due.trigger_date, now) if move.kind is LedgerKind.ACCRUAL else now
+            if move.kind is LedgerKind.ACCRUAL:
+                occurred = midnights.get(due.trigger_date)
+                if occurred is None:
+                    occurred = midnights[due.trigger_date] = _midnight(due.trigger_date, now)
+            else:
+                occurred = now
             rows.append({
-                "partner_id": deal.partner_id or books[deal.id].partner_id,
-                "opportunity_id": deal.id, "agreement_rule_id": move.rule_id,
-                "kind": move.kind, "amount": move.amount, "currency": move.currency,
-                "basis_amount": move.basis_amount, "flow": move.flow,
+                "partner_id": partner_id, "opportunity_id": deal.id,
+                "agreement_rule_id": move.rule_id, "kind": move.kind, "amount": move.amount,
+                "currency": move.currency, "basis_amount": move.basis_amount, "flow": move.flow,
                 "idempotency_key": move.key, "reverses_entry_id": move.reverses,
                 "reason": move.reason, "occurred_at": occurred, "created_at": now,
             })  # fmt: skip
-    written = dict(
-        (key, id_)
-        for id_, key in insert_absent_returning(
-            session, _LEDGER, rows, ("idempotency_key",), ("id", "idempotency_key")
+    written: dict[str, int] = dict(
+        insert_absent_returning(
+            session, _LEDGER, rows, ("idempotency_key",), ("idempotency_key", "id")
         )
     )
     new_payouts: list[dict[str, Any]] = []
+    entry_ids: list[int] = []  # the ledger row each new payout pays, in step
     links: list[dict[str, Any]] = []
     reversed_payouts: set[int] = set()
     audit: list[AuditRow] = []
-    staged: list[Staged] = []
-    pending_links: list[tuple[int, dict[str, Any]]] = []  # (entry id, its new payout row)
-    for (deal, due, moves), in_rows in _grouped(changed, rows):
+    for (deal, due, moves), partner_id in zip(changed, partners, strict=True):
         book = books[deal.id]
-        for move, row in zip(moves, in_rows, strict=True):
+        for move in moves:
             entry_id = written.get(move.key)
             if entry_id is None:
                 continue  # another worker wrote it first
@@ -353,24 +373,20 @@ def _write(
                         reversed_payouts.add(payout_id)
                         book.payouts[payout_id]["status"] = PayoutStatus.REVERSED
                 continue
-            payout = {
-                "partner_id": row["partner_id"], "opportunity_id": deal.id,
+            new_payouts.append({
+                "partner_id": partner_id, "opportunity_id": deal.id,
                 "amount": move.amount, "currency": move.currency, "flow": move.flow,
                 "status": PayoutStatus.ACCRUED, "reference": None, "due_on": due.due_on,
                 "scheduled_for": None, "paid_at": None, "created_at": now, "updated_at": now,
-            }  # fmt: skip
-            new_payouts.append(payout)
-            pending_links.append((entry_id, payout))
+            })  # fmt: skip
+            entry_ids.append(entry_id)
     if new_payouts:
-        # At most one new payout a deal a call (one accrual or adjustment), so the deal
-        # tells the returned ids apart.
-        made = dict((deal_id, id_) for id_, deal_id in insert_absent_returning(
-            session, _PAYOUTS, new_payouts, (), ("id", "opportunity_id")))  # fmt: skip
-        for entry_id, payout in pending_links:
+        made = _insert_payouts(session, new_payouts, entry_ids, now)
+        for entry_id, payout in zip(entry_ids, new_payouts, strict=True):
             payout_id = made[payout["opportunity_id"]]
-            links.append({"ledger_entry_id": entry_id, "payout_id": payout_id})
+            payout["id"] = payout_id
             book = books[payout["opportunity_id"]]
-            book.payouts[payout_id] = {**payout, "id": payout_id}
+            book.payouts[payout_id] = payout
             book.covered[entry_id] = payout_id
         counts["payouts"] += len(made)
     if reversed_payouts:
@@ -384,6 +400,7 @@ def _write(
         insert(session, _LINKS, links)
     if audit:
         record_many(session, audit, at=now)
+    staged: list[Staged] = []
     for deal, due, _ in changed:
         if deal.deleted:
             continue  # nothing to show in a CRM that no longer has it
@@ -394,14 +411,55 @@ def _write(
     stage_many(session, staged)
 
 
-def _grouped(
-    changed: list[tuple[Any, Commission, list[Move]]], rows: list[dict[str, Any]]
-) -> Iterable[tuple[tuple[Any, Commission, list[Move]], list[dict[str, Any]]]]:
-    at = 0
-    for item in changed:
-        count = len(item[2])
-        yield item, rows[at : at + count]
-        at += count
+def _insert_payouts(
+    session: Session, payouts: list[dict[str, Any]], entry_ids: list[int], now: datetime
+) -> dict[int, int]:
+    """Insert new payouts and link each to its ledger row (``entry_ids``, in step);
+    returns each payout's id by its deal. At most one new payout a deal a call (one
+    accrual or adjustment), so the deal tells the returned ids apart."""
+    if session.get_bind().dialect.name != "postgresql":
+        made = dict((deal_id, id_) for id_, deal_id in insert_absent_returning(
+            session, _PAYOUTS, payouts, (), ("id", "opportunity_id")))  # fmt: skip
+        links = [{"ledger_entry_id": entry_id, "payout_id": made[p["opportunity_id"]]}
+                 for entry_id, p in zip(entry_ids, payouts, strict=True)]  # fmt: skip
+        insert(session, _LINKS, links)
+        return made
+    # PostgreSQL: the payouts and their links in one statement, from one document of
+    # what differs between them. Its values are those of the ledger rows just written
+    # (which the column types checked), the due date and the ids the store gave.
+    document = orjson.dumps([
+        [entry_id, p["partner_id"], p["opportunity_id"], format(p["amount"], "f"),
+         p["currency"], MoneyFlow(p["flow"]).value,
+         None if p["due_on"] is None else p["due_on"].isoformat()]
+        for entry_id, p in zip(entry_ids, payouts, strict=True)
+    ]).decode()  # fmt: skip
+    result = session.connection().exec_driver_sql(
+        _PG_PAYOUTS_AND_LINKS, (document, PayoutStatus.ACCRUED.value, now, now)
+    )
+    return {deal_id: id_ for id_, deal_id in result}
+
+
+#: New payouts and their payout_entries links, on PostgreSQL (see _insert_payouts): each
+#: document row is [ledger entry id, partner, deal, amount, currency, flow, due date].
+_PG_PAYOUTS_AND_LINKS = """
+WITH r AS MATERIALIZED (
+    SELECT (e->>0)::bigint AS ledger_entry_id, e->>1 AS partner_id,
+           (e->>2)::bigint AS opportunity_id, (e->>3)::numeric AS amount,
+           e->>4 AS currency, e->>5 AS flow, (e->>6)::date AS due_on
+    FROM jsonb_array_elements(%s::jsonb) AS e
+), p AS (
+    INSERT INTO payouts (partner_id, opportunity_id, amount, currency, flow, status,
+                         reference, due_on, scheduled_for, paid_at, created_at, updated_at)
+    SELECT partner_id, opportunity_id, amount, currency, flow, %s, NULL, due_on, NULL,
+           NULL, %s, %s
+    FROM r
+    RETURNING id, opportunity_id
+), l AS (
+    INSERT INTO payout_entries (ledger_entry_id, payout_id)
+    SELECT r.ledger_entry_id, p.id FROM r JOIN p USING (opportunity_id)
+)
+SELECT id, opportunity_id FROM p
+"""
 
 
 class CommissionAccruals:

@@ -165,6 +165,13 @@ class ExactDecimal(TypeDecorator[Decimal]):
                 whole = int(scaled)
                 if whole == scaled:  # nothing beyond the scale: exact
                     return whole
+        elif type(value) is Decimal:  # PostgreSQL's common case, direct
+            try:
+                quantized = value.quantize(self._quantum, context=_EXACT)
+            except Inexact:  # more places than the scale: refused below
+                quantized = _NOT_WHOLE
+            if quantized.is_finite() and abs(quantized) < self._limit:
+                return quantized
         exact = self.exact(value)  # the general case, and why a value is refused
         return int(exact.scaleb(self.scale)) if dialect.name == "sqlite" else exact
 
@@ -235,15 +242,14 @@ class JSONDocument(TypeDecorator[Any]):
         return dialect.type_descriptor(JSON(none_as_null=True))
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        if (
-            not self.raw
-            and type(value) is dict
-            and all(
-                type(k) is str and (v is None or (type(v) is str and "\x00" not in v))
-                for k, v in value.items()
-            )
-        ):
-            return value  # text and nulls only (a record's CRM values): plain as it is
+        if not self.raw and type(value) is dict:
+            # Text and nulls only (a record's CRM values, an outbox row's): plain as it is.
+            # A loop, not all() over a generator: the mirror and the outbox write one a row.
+            for k, v in value.items():
+                if type(k) is not str or (v is not None and (type(v) is not str or "\x00" in v)):
+                    break
+            else:
+                return value
         return None if value is None else plain(value, raw=self.raw)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
@@ -60,7 +61,22 @@ def _plain_values(values: Mapping[str, Any]) -> dict[str, Any]:
     unknown = [source for source in values if source not in OUTBOUND]
     if unknown:
         raise KeyError(f"not an outbound value: {', '.join(unknown)}")
-    return {source: plain(_typed(source, value), path=source) for source, value in values.items()}
+    return {source: _plain_value(source, value) for source, value in values.items()}
+
+
+def _plain_value(source: str, value: Any) -> Any:
+    """``plain(_typed(source, value))``, with the values a commission stages (an exact
+    amount, a currency code, nothing) made directly: a replay stages one record a deal."""
+    if value is None:
+        return None
+    kind = type(value)
+    if OUTBOUND[source].states is None:
+        coerce = OUTBOUND[source].coerce
+        if kind is Decimal and coerce == "decimal" and value.is_finite():
+            return format(value, "f")
+        if kind is str and coerce == "text" and "\x00" not in value:
+            return value.strip() or None
+    return plain(_typed(source, value), path=source)
 
 
 _OUTBOX = cast(Table, OutboxEntry.__table__)

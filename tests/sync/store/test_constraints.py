@@ -57,7 +57,14 @@ def unique_violation(constraint: str, columns: str) -> str:
 
 
 def partner_key_without_partner(session: Session) -> None:
-    session.add(ApiKey(name="k", key_hash=rows.unique("h"), role=ApiKeyRole.PARTNER))
+    session.add(
+        ApiKey(
+            name="k",
+            prefix=rows.unique("p")[:11],
+            key_hash=rows.unique("h"),
+            role=ApiKeyRole.PARTNER,
+        )
+    )
     session.flush()
 
 
