@@ -118,8 +118,10 @@ class Cycle:
         *,
         full: bool = False,
         on_progress: Callable[[PullReport], None] | None = None,
+        on_page: Callable[[PullReport], None] | None = None,
     ) -> PullReport:
-        """Mirror ``link``'s CRM (its mapping checked first), with the cycle's handlers."""
+        """Mirror ``link``'s CRM (its mapping checked first), with the cycle's handlers;
+        ``on_page`` after each commit (raising there stops the pull, pages kept)."""
         check_link(link)
         return pull(
             self.factory,
@@ -127,6 +129,7 @@ class Cycle:
             link.mapping,
             full=full,
             on_progress=on_progress,
+            on_page=on_page,
             deletes_every=timedelta(seconds=self.settings.sync.deletes_check_seconds),
             handlers=mirror_handlers(self.settings, link),
         )

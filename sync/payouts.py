@@ -138,6 +138,30 @@ class PayoutService:
         checked = checked_text(reason, "reason", max_length=1000)
         return self._act(ids, PayoutAction.REVERSE, actor=actor, reason=checked)
 
+    def schedule_approved(self, *, actor: str, batch: int = 1000) -> list[dict[str, Any]]:
+        """Every approved payout scheduled for its due date (today when it has none or it
+        is past): the daemon's sweep. Each ``batch`` is one transaction; a payout another
+        hand moved on meanwhile is left as that hand left it."""
+        out: list[dict[str, Any]] = []
+        now = self.clock()
+        while True:
+            with transaction(self.factory) as session:
+                rows = session.scalars(
+                    select(Payout)
+                    .where(Payout.status == PayoutStatus.APPROVED)
+                    .order_by(Payout.id)
+                    .limit(batch)
+                    .with_for_update(skip_locked=True)
+                ).all()
+                for payout in rows:
+                    self._apply(session, payout, PayoutAction.SCHEDULE, now=now,
+                                today=now.date(), on=None, reference=None, reason=None,
+                                actor=actor)  # fmt: skip
+                stage_deals(session, {p.opportunity_id for p in rows if p.opportunity_id})
+                out.extend(payout_view(p) for p in rows)
+            if len(rows) < batch:
+                return out
+
     def _act(
         self,
         ids: Sequence[int],

@@ -79,9 +79,11 @@ class StoreSettings(_Section):
 
 
 class QueueSettings(_Section):
-    """The message broker: ``memory`` (in-process) or a ``redis://`` URL."""
+    """The message broker: ``memory`` (in-process) or a ``redis://`` URL; with ``memory``,
+    how many worker threads ``partnersync run`` keeps."""
 
     broker: str = "memory"
+    threads: int = Field(default=4, ge=1, le=32)
 
     @field_validator("broker")
     @classmethod
@@ -153,12 +155,14 @@ class HubSpotSettings(_Section):
 class SyncSettings(_Section):
     """Pull cadence: how often, and how far back each incremental read overlaps (seconds);
     how many write batches the push keeps in flight at once; how often a CRM whose deletes
-    come apart from its changes (HubSpot's archived listing) is asked for them."""
+    come apart from its changes (HubSpot's archived listing) is asked for them; how often
+    the daemon's sweeps (registration expiry, payout scheduling) run."""
 
     interval_seconds: int = Field(default=60, ge=1)
     lookback_seconds: int = Field(default=10, ge=0)
     push_concurrency: int = Field(default=4, ge=1, le=16)
     deletes_check_seconds: int = Field(default=300, ge=0)
+    sweep_seconds: int = Field(default=3600, ge=1)
 
 
 class ProgramSettings(_Section):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +21,6 @@ __all__ = [
     "echo_result",
     "echo_sections",
     "load",
-    "not_built",
     "open_store",
 ]
 
@@ -124,12 +123,3 @@ def echo_rows(
         typer.echo(empty, err=True)
         return
     typer.echo(render(rows, fmt, title=title, optional=optional))
-
-
-def not_built(command: str, capability: str) -> NoReturn:
-    typer.echo(
-        f"partnersync {command}: {capability} is not built yet in this version; "
-        "see the project's open issues.",
-        err=True,
-    )
-    raise typer.Exit(2)

@@ -12,6 +12,7 @@ from sync.store.models.crm import (
     QuarantinedRecord,
     SyncState,
 )
+from sync.store.models.jobs import Job
 from sync.store.models.money import Agreement, AgreementRule, LedgerEntry, Payout, PayoutEntry
 from sync.store.models.partners import ApiKey, BlockedAccount, IdempotentRequest, Partner
 from sync.store.models.registrations import (
@@ -38,6 +39,7 @@ __all__ = [
     "BlockedAccount",
     "DealCreate",
     "IdempotentRequest",
+    "Job",
     "LedgerEntry",
     "Opportunity",
     "OutboxEntry",

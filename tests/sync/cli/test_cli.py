@@ -32,21 +32,6 @@ def run_cli(
     )
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        pytest.param(["run"], id="run"),
-    ],
-)
-def test_unbuilt_commands_say_so(tmp_path: Path, args: list[str]) -> None:
-    """A command whose capability is not built yet says so in one line and exits 2."""
-    result = run_cli(*args, cwd=tmp_path)
-    assert result.returncode == 2
-    assert "not built yet" in result.stderr
-    assert result.stdout == ""
-    assert "Traceback" not in result.stderr
-
-
 MONEY_ERRORS = [
     (["agreements", "import", "missing.toml"], "missing.toml: cannot read"),
     (["agreements", "show", "NOPE"], "no partner 'NOPE'"),

@@ -1,0 +1,161 @@
+"""The daemon's jobs as services: what a queue message, the scheduler or a webhook asks for.
+
+The actors (:mod:`sync.actors`) are thin: each decodes its message and calls one method
+of :class:`Daemon`, which runs the job under its lock in the store (:mod:`sync.jobs`)::
+
+    daemon = Daemon(settings, factory, send=...)   # send(job, *args): queue a message
+    daemon.trigger("pull", "hubspot")              # at most one waiting message per job
+    daemon.pull("hubspot")                         # the pull, then a push triggered
+    daemon.push("hubspot")
+    daemon.expire_registrations()                  # protection ended: expired, won, lost
+    daemon.schedule_payouts()                      # approved payouts scheduled on due dates
+
+The jobs are the CLI's own services (:class:`~sync.cycle.Cycle`,
+:class:`~sync.registrations.RegistrationService`, :class:`~sync.payouts.PayoutService`):
+running one twice, or on two workers at once, changes nothing the first did not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.errors import AuthExpired, ConfigurationError
+from sync.crm import CrmLink
+from sync.cycle import Cycle
+from sync.jobs import Interrupted, JobRun, Jobs
+from sync.log import get_logger
+from sync.mapping import MappingError
+from sync.mirror.pull import PullReport
+from sync.settings import ConfigError, Settings
+
+__all__ = ["JOBS", "NOT_RETRIED", "Daemon", "job_name"]
+
+log = get_logger("sync.daemon")
+
+#: The jobs and the arguments they take.
+JOBS = {"pull": 1, "push": 1, "expire_registrations": 0, "schedule_payouts": 0}
+
+#: Errors no retry can mend: a bad setting or mapping, credentials the CRM refuses. The
+#: job is recorded ``refused`` and the message dropped; the next trigger tries again.
+NOT_RETRIED: tuple[type[BaseException], ...] = (
+    ConfigError,
+    MappingError,
+    ConfigurationError,
+    AuthExpired,
+)
+
+#: The actor that runs the sweeps, as the audit log names it.
+SWEEPER = "daemon"
+
+Send = Callable[..., None]
+
+
+def job_name(job: str, *args: str) -> str:
+    """The lock's name of ``job`` with ``args``: ``pull:hubspot``, ``schedule_payouts``."""
+    if job not in JOBS:
+        raise ValueError(f"unknown job {job!r}: one of {', '.join(JOBS)}")
+    if len(args) != JOBS[job]:
+        raise ValueError(f"{job} takes {JOBS[job]} argument(s), got {len(args)}")
+    return ":".join((job, *args))
+
+
+class Daemon:
+    """The jobs over the store of ``factory`` and the CRMs of ``settings`` (or
+    ``configured`` links); ``send(job, *args)`` puts a trigger on the queue."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        factory: sessionmaker[Session],
+        *,
+        send: Send,
+        configured: Sequence[CrmLink] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        stopping: Callable[[], bool] = lambda: False,
+        jobs: Jobs | None = None,
+    ) -> None:
+        self.settings = settings
+        self.factory = factory
+        self.send = send
+        self.clock = clock
+        self.stopping = stopping
+        self.cycle = Cycle(settings, factory, configured=configured)
+        self.jobs = jobs or Jobs(factory, clock=clock)
+
+    @property
+    def crms(self) -> list[str]:
+        """The configured CRMs, in pull order."""
+        return [link.connector.crm for link in self.cycle]
+
+    def trigger(self, job: str, *args: str) -> bool:
+        """Ask for ``job``: a message is sent unless one already waits for it (or a run in
+        progress will run again for it). True when a message was sent."""
+        name = job_name(job, *args)
+        if not self.jobs.request(name):
+            log.debug("job.coalesced", job=name)
+            return False
+        self.send(job, *args)
+        return True
+
+    def pull(self, crm: str) -> JobRun:
+        """Mirror ``crm``'s changes (handlers: links, registrations, accruals), then
+        trigger its push."""
+        link = self.cycle.link(crm)
+
+        def between_pages(_: PullReport) -> None:
+            if self.stopping():
+                raise Interrupted("stopping: the pages read so far are committed")
+
+        outcome = self._run(
+            job_name("pull", crm), lambda: self.cycle.pull(link, on_page=between_pages).as_dict()
+        )
+        if outcome.ran and not outcome.interrupted:
+            self.trigger("push", crm)
+        return outcome
+
+    def push(self, crm: str) -> JobRun:
+        """Write ``crm``'s open outbox rows."""
+        link = self.cycle.link(crm)
+        return self._run(job_name("push", crm), lambda: self.cycle.push(link).as_dict())
+
+    def expire_registrations(self) -> JobRun:
+        """Approved registrations past protection end expired (or won / lost)."""
+        from sync.registrations import RegistrationService
+
+        service = RegistrationService(self.factory, self.settings.program, self.clock)
+
+        def sweep() -> dict[str, Any]:
+            changed = service.expire_due(actor=SWEEPER)
+            counts: dict[str, Any] = {"changed": len(changed)}
+            for row in changed:
+                counts[row["becomes"]] = counts.get(row["becomes"], 0) + 1
+            return counts
+
+        return self._run(job_name("expire_registrations"), sweep)
+
+    def schedule_payouts(self) -> JobRun:
+        """Approved payouts scheduled for their due date (today when it is past)."""
+        from sync.payouts import PayoutService
+
+        service = PayoutService(self.factory, clock=self.clock)
+        return self._run(
+            job_name("schedule_payouts"),
+            lambda: {"scheduled": len(service.schedule_approved(actor=SWEEPER))},
+        )
+
+    def _run(self, name: str, work: Callable[[], dict[str, Any]]) -> JobRun:
+        outcome = self.jobs.run(name, work, stopping=self.stopping, refused=NOT_RETRIED)
+        if outcome.ran:
+            log.info("job.done", job=name, runs=outcome.runs, **_counts(outcome.report))
+        else:
+            log.info("job.busy", job=name)
+        return outcome
+
+
+def _counts(report: dict[str, Any] | None) -> dict[str, Any]:
+    """The numbers of a report, for one log line."""
+    return {k: v for k, v in (report or {}).items() if isinstance(v, int | str) and k != "crm"}

@@ -1,0 +1,48 @@
+"""The daemon's jobs: who runs each one now, whether a trigger waits, how the last run went.
+
+One row per job (``pull:salesforce``, ``push:hubspot``, ``expire_registrations``,
+``schedule_payouts``). The row is the lock that keeps one run of a job at a time across
+every worker (``holder`` until ``lease_until``, renewed while the run lasts, so a crashed
+worker's lock lapses on its own), the coalescing point of its triggers (``requested_at``:
+one waiting trigger, however many arrive) and what ``partnersync status`` reports. The
+queue carries only triggers: everything a run needs to resume is here and in
+``sync_state``, so losing the queue loses nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from sync.store.models.base import Base
+from sync.store.types import JSONDocument, UTCDateTime
+
+__all__ = ["Job"]
+
+
+class Job(Base):
+    """A job's lock, waiting trigger, scheduler slot and last outcome."""
+
+    __tablename__ = "jobs"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: The worker running it (``host:pid:thread``) until ``lease_until``; NULL when idle.
+    holder: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: A trigger waiting for a run (NULL: none). Set by the first trigger, cleared when a
+    #: run starts; triggers meanwhile are folded into it.
+    requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The last scheduler slot that triggered the job: two schedulers trigger it once.
+    tick_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: ``ok``, ``error`` (retried), ``refused`` (a configuration error: not retried),
+    #: ``interrupted`` (the process stopped between two committed steps).
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    #: The last run's report (counts), as ``partnersync status`` shows it.
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    runs: Mapped[int] = mapped_column(Integer, default=0)
