@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -133,6 +133,18 @@ class Cycle:
             deletes_every=timedelta(seconds=self.settings.sync.deletes_check_seconds),
             handlers=mirror_handlers(self.settings, link),
         )
+
+    def mark_deleted(self, link: CrmLink, crm_ids: Sequence[str], now: datetime) -> list[str]:
+        """Mark mirrored records of ``link``'s CRM deleted at once (a deletion webhook),
+        with the cycle's handlers (registrations released, commissions reversed); the
+        CRM ids newly marked. Unknown or already deleted ids change nothing."""
+        from sync.mirror.pages import PageWriter
+        from sync.store import Crm, transaction
+
+        with transaction(self.factory) as session:
+            writer = PageWriter(session, Crm(link.connector.crm), link.mapping,
+                                handlers=mirror_handlers(self.settings, link))  # fmt: skip
+            return writer.write_deleted([(crm_id, now) for crm_id in crm_ids], now)
 
     def push(self, link: CrmLink) -> PushReport:
         """Send ``link``'s open outbox rows (its mapping checked first)."""

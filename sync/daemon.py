@@ -117,6 +117,15 @@ class Daemon:
             self.trigger("push", crm)
         return outcome
 
+    def deleted(self, crm: str, crm_ids: Sequence[str]) -> list[str]:
+        """Records the CRM says were deleted (a webhook): marked deleted now, without
+        waiting for the deletes listing, and a push triggered for what that changes."""
+        marked = self.cycle.mark_deleted(self.cycle.link(crm), crm_ids, self.clock())
+        if marked:
+            log.info("deals.deleted", crm=crm, count=len(marked))
+            self.trigger("push", crm)
+        return marked
+
     def push(self, crm: str) -> JobRun:
         """Write ``crm``'s open outbox rows."""
         link = self.cycle.link(crm)

@@ -85,7 +85,7 @@ class Runner:
             from sync.api.app import create_app
             from sync.api.serve import serving
 
-            app = create_app(self.settings, factory=self.factory)
+            app = create_app(self.settings, factory=self.factory, hooks=lambda: self.daemon)
             host = self.settings.api.host
             self.api_url = self._stack.enter_context(serving(app, host, self.api_port))
         self.scheduler.start()

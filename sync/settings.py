@@ -109,6 +109,10 @@ class SalesforceSettings(_Section):
     private_key_file: Path | None = None
     domain: str = "login"
     mapping: Path = Path("mappings/salesforce.toml")
+    #: Pulls pause once this share of the org's daily API allocation is used.
+    daily_budget_percent: int = Field(default=80, ge=1, le=100)
+    #: The org whose Outbound Messages are accepted (15 or 18 characters; "": none are).
+    organization_id: str = Field(default="", pattern=r"^([A-Za-z0-9]{15}|[A-Za-z0-9]{18})?$")
 
     @field_validator("instance_url")
     @classmethod
@@ -130,7 +134,8 @@ class SalesforceSettings(_Section):
 
 
 class HubSpotSettings(_Section):
-    """HubSpot connection (private-app access token)."""
+    """HubSpot connection (private-app access token); ``client_secret`` is the app's
+    secret, which also signs its webhooks (``X-HubSpot-Signature-v3``)."""
 
     enabled: bool = True
     base_url: str = "http://127.0.0.1:8787"
@@ -211,6 +216,9 @@ class ApiSettings(_Section):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    #: The URL the CRMs call, when a proxy stands in front (HubSpot signs the URL it
+    #: called); "": the request's own URL.
+    public_url: str = ""
     #: Larger request bodies are refused (413) before they are read.
     max_body_bytes: int = Field(default=65_536, ge=1_024, le=16_777_216)
     #: Requests a second one API key may make (a token bucket; 0: no limit), with bursts
@@ -219,6 +227,11 @@ class ApiSettings(_Section):
     burst: int = Field(default=40, ge=1)
     #: Rows a listing returns when the request does not say (at most 500).
     page_size: int = Field(default=100, ge=1, le=500)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        return _http_url(value).rstrip("/") if value else value
 
 
 class Settings(BaseSettings):

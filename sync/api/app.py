@@ -46,6 +46,8 @@ from sync.api.models import (
     ReportName,
     ReportOut,
 )
+from sync.api.webhooks import Hooks
+from sync.api.webhooks import install as install_webhooks
 from sync.payouts import PayoutService
 from sync.plain import plain
 from sync.program import NotFound, ProgramError
@@ -85,8 +87,11 @@ def create_app(
     *,
     factory: sessionmaker[Session] | None = None,
     clock: Callable[[], datetime] | None = None,
+    hooks: Callable[[], Hooks | None] | None = None,
 ) -> FastAPI:
-    """The API over the store of ``settings`` (or ``factory``); ``clock`` for tests."""
+    """The API over the store of ``settings`` (or ``factory``); ``clock`` for tests;
+    ``hooks()``: the daemon webhooks trigger (default: one sending to the Redis broker,
+    or none with the in-process queue, whose workers live in ``partnersync run``)."""
     from sync.deal_links import registration_links
 
     factory = factory or session_factory(make_engine(settings.store.url))
@@ -109,9 +114,31 @@ def create_app(
     app.state.context = context
     install(app)
     _routes(app, context)
+    install_webhooks(app, settings, factory, hooks or _queue_hooks(settings, factory), the_clock)
     app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes)
     app.add_middleware(AccessLog)
     return app
+
+
+def _queue_hooks(settings: Settings, factory: sessionmaker[Session]) -> Callable[[], Hooks | None]:
+    """With a Redis broker: a daemon that sends its triggers there (made on first use).
+    With the in-process queue: none (this process runs no workers)."""
+    if settings.queue.broker == "memory":
+        return lambda: None
+    made: list[Hooks] = []
+
+    def daemon() -> Hooks:
+        if not made:
+            from sync.actors import declare, make_broker
+            from sync.daemon import Daemon
+
+            holder: dict[str, Daemon] = {}
+            actors = declare(make_broker(settings), lambda: holder["daemon"])
+            holder["daemon"] = Daemon(settings, factory, send=actors.send)
+            made.append(holder["daemon"])
+        return made[0]
+
+    return daemon
 
 
 # --- who is asking ------------------------------------------------------------------------

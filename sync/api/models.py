@@ -60,6 +60,15 @@ class Health(BaseModel):
     store: str
 
 
+class WebhookAccepted(BaseModel):
+    """A webhook taken: its events counted, deals deleted at once, the pull queued (or
+    folded into one already waiting)."""
+
+    accepted: int
+    deleted: int
+    pull: str
+
+
 class RegistrationIn(_In):
     """A deal registration. ``partner_id`` is for admin keys: a partner key registers
     for its own partner."""

@@ -65,6 +65,7 @@ from sync.store.models import (
     Registration,
     RegistrationToken,
     SyncState,
+    WebhookReceipt,
 )
 from sync.store.schema import current_revision, ensure_schema, head_revision, upgrade
 
@@ -111,6 +112,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "SyncState",
+    "WebhookReceipt",
     "current_revision",
     "ensure_schema",
     "head_revision",

@@ -12,7 +12,7 @@ from sync.store.models.crm import (
     QuarantinedRecord,
     SyncState,
 )
-from sync.store.models.jobs import Job
+from sync.store.models.jobs import Job, WebhookReceipt
 from sync.store.models.money import Agreement, AgreementRule, LedgerEntry, Payout, PayoutEntry
 from sync.store.models.partners import ApiKey, BlockedAccount, IdempotentRequest, Partner
 from sync.store.models.registrations import (
@@ -50,5 +50,6 @@ __all__ = [
     "Registration",
     "RegistrationToken",
     "SyncState",
+    "WebhookReceipt",
     "append_only",
 ]

@@ -14,13 +14,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, Text
+from sqlalchemy import Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sync.store.models.base import Base
 from sync.store.types import JSONDocument, UTCDateTime
 
-__all__ = ["Job"]
+__all__ = ["Job", "WebhookReceipt"]
 
 
 class Job(Base):
@@ -46,3 +46,16 @@ class Job(Base):
     #: The last run's report (counts), as ``partnersync status`` shows it.
     report: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     runs: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class WebhookReceipt(Base):
+    """A signed webhook request accepted in the last minutes, by the digest of its
+    signature: the same signed request again is a replay and is refused. Rows older than
+    the signature's validity (5 minutes) are removed as new ones arrive."""
+
+    __tablename__ = "webhook_receipts"
+    __table_args__ = (Index("ix_webhook_receipts_received_at", "received_at"),)
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
