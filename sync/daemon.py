@@ -111,7 +111,8 @@ class Daemon:
                 raise Interrupted("stopping: the pages read so far are committed")
 
         outcome = self._run(
-            job_name("pull", crm), lambda: self.cycle.pull(link, on_page=between_pages).as_dict()
+            job_name("pull", crm),
+            _counting(link, lambda: self.cycle.pull(link, on_page=between_pages).as_dict()),
         )
         if outcome.ran and not outcome.interrupted:
             self.trigger("push", crm)
@@ -129,7 +130,9 @@ class Daemon:
     def push(self, crm: str) -> JobRun:
         """Write ``crm``'s open outbox rows."""
         link = self.cycle.link(crm)
-        return self._run(job_name("push", crm), lambda: self.cycle.push(link).as_dict())
+        return self._run(
+            job_name("push", crm), _counting(link, lambda: self.cycle.push(link).as_dict())
+        )
 
     def expire_registrations(self) -> JobRun:
         """Approved registrations past protection end expired (or won / lost)."""
@@ -163,6 +166,19 @@ class Daemon:
         else:
             log.info("job.busy", job=name)
         return outcome
+
+
+def _counting(link: CrmLink, work: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """``work``'s report with the calls its connector retried (rate limits, transient
+    errors) added as ``retries``."""
+
+    def counted() -> dict[str, Any]:
+        before = getattr(link.connector, "retries", 0)
+        report = work()
+        report["retries"] = getattr(link.connector, "retries", 0) - before
+        return report
+
+    return counted
 
 
 def _counts(report: dict[str, Any] | None) -> dict[str, Any]:

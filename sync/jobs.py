@@ -57,6 +57,15 @@ def _changed(session: Session, statement: Any) -> int:
     return int(session.execute(statement).rowcount)  # type: ignore[attr-defined]
 
 
+def _summed(totals: dict[str, Any], report: dict[str, Any]) -> dict[str, int]:
+    """``totals`` plus the whole-number counts of ``report``."""
+    out = {k: v for k, v in totals.items() if isinstance(v, int)}
+    for key, value in report.items():
+        if isinstance(value, int) and not isinstance(value, bool):
+            out[key] = out.get(key, 0) + value
+    return out
+
+
 def worker_name() -> str:
     """This thread's name as a lease holder: ``host:pid:thread``."""
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
@@ -229,6 +238,8 @@ class Jobs:
     def _finish(self, name: str, me: str, started: datetime, outcome: str,
                 report: dict[str, Any] | None, error: str | None) -> None:  # fmt: skip
         with transaction(self.factory) as session:
+            # Locked: the holder writes its outcome while others may request or tick.
+            totals = session.scalar(select(Job.totals).where(Job.name == name).with_for_update())
             session.execute(
                 update(Job)
                 .where(Job.name == name)
@@ -238,7 +249,9 @@ class Jobs:
                     outcome=outcome,
                     error=error[:4000] if error else None,
                     report=plain(report, raw=True) if report is not None else None,
+                    totals=_summed(totals or {}, report or {}),
                     runs=Job.runs + 1,
+                    **({"succeeded_at": self.clock()} if outcome == "ok" else {}),
                 )
             )
 

@@ -20,7 +20,6 @@ from typing import Annotated, Any
 from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.api.errors import ApiError, Forbidden, error_body, install, status_of
@@ -118,6 +117,22 @@ def create_app(
     app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes)
     app.add_middleware(AccessLog)
     return app
+
+
+def _broker_health(settings: Settings) -> str:
+    """``in-process`` for the memory broker; else ``ok`` or ``unreachable`` (Redis ping)."""
+    if settings.queue.broker == "memory":
+        return "in-process"
+    import redis
+
+    try:
+        client = redis.Redis.from_url(settings.queue.broker, socket_timeout=2,
+                                      socket_connect_timeout=2)  # fmt: skip
+        client.ping()
+        client.close()
+    except redis.RedisError:
+        return "unreachable"
+    return "ok"
 
 
 def _queue_hooks(settings: Settings, factory: sessionmaker[Session]) -> Callable[[], Hooks | None]:
@@ -289,14 +304,33 @@ def _routes(app: FastAPI, context: _Context) -> None:
     @app.get("/healthz", response_model=Health, tags=["operations"],
              responses={503: {"model": ErrorOut}})  # fmt: skip
     def healthz() -> Any:
-        """The store is reachable (no key needed)."""
+        """The store and the broker are reachable (no key needed); per CRM, seconds since
+        its last successful pull."""
+        from sync.status import facts
+
         try:
-            with reading(context.factory) as session:
-                session.execute(text("SELECT 1"))
+            known = facts(context.factory)
         except Exception:
             return JSONResponse(error_body("store_unavailable", "the store is unreachable"),
                                 status_code=503)  # fmt: skip
-        return {"status": "ok", "store": "ok"}
+        broker = _broker_health(context.settings)
+        if broker == "unreachable":
+            return JSONResponse(error_body("broker_unavailable", "the broker is unreachable"),
+                                status_code=503)  # fmt: skip
+        now = context.clock()
+        lag = {crm: known.lag(crm, now) for crm in known.crms}
+        shown = {crm: round(v, 1) if v is not None else None for crm, v in lag.items()}
+        return {"status": "ok", "store": "ok", "broker": broker, "lag_seconds": shown}
+
+    @app.get("/metrics", tags=["operations"], responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+              "description": "Prometheus text format"}})  # fmt: skip
+    def metrics() -> Response:
+        """Prometheus metrics (no key needed): jobs, records pulled and pushed, API calls,
+        rate-limit waits, write-back backlog, quarantine, sync lag, daily quota."""
+        from sync.metrics import CONTENT_TYPE, exposition
+
+        return Response(exposition(context.factory, context.clock), media_type=CONTENT_TYPE)
 
     # registrations
 

@@ -58,6 +58,10 @@ class ErrorOut(BaseModel):
 class Health(BaseModel):
     status: str
     store: str
+    #: ``in-process``, or ``ok`` for a reachable Redis.
+    broker: str
+    #: Per CRM, seconds since its last successful pull (null: none yet).
+    lag_seconds: dict[str, float | None]
 
 
 class WebhookAccepted(BaseModel):

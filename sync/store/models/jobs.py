@@ -39,12 +39,17 @@ class Job(Base):
     tick_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When a run last ended ``ok``: a pull's is how far behind the CRM the store may be.
+    succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: ``ok``, ``error`` (retried), ``refused`` (a configuration error: not retried),
     #: ``interrupted`` (the process stopped between two committed steps).
     outcome: Mapped[str | None] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     #: The last run's report (counts), as ``partnersync status`` shows it.
     report: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    #: The counts of every run's report summed (records pulled, sent, API calls...): the
+    #: counters ``GET /metrics`` shows, the same whichever worker ran.
+    totals: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     runs: Mapped[int] = mapped_column(Integer, default=0)
 
 

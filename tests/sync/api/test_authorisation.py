@@ -61,6 +61,7 @@ def registration(world: World, who: str) -> dict[str, Any]:
 #: (method, route) -> (how to make the request, the status of each caller)
 MATRIX: dict[tuple[str, str], tuple[Request, dict[str, int]]] = {
     ("GET", "/healthz"): (path("/healthz"), PUBLIC),
+    ("GET", "/metrics"): (path("/metrics"), PUBLIC),
     ("GET", "/openapi.json"): (path("/openapi.json"), PUBLIC),
     ("GET", "/docs"): (path("/docs"), PUBLIC),
     ("GET", "/docs/oauth2-redirect"): (path("/docs/oauth2-redirect"), PUBLIC),

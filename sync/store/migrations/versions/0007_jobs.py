@@ -6,7 +6,8 @@ Create Date: 2026-12-04
 
 ``jobs`` (see ``sync.store.models.jobs``): ``holder`` / ``lease_until`` keep one run of a
 job at a time across workers; ``requested_at`` folds triggers into one waiting run;
-``tick_at`` is the scheduler's last slot, so two schedulers trigger a job once.
+``tick_at`` is the scheduler's last slot, so two schedulers trigger a job once;
+``totals`` sums the counts of every run's report (the metrics' counters).
 """
 
 from __future__ import annotations
@@ -36,9 +37,11 @@ def upgrade() -> None:
         sa.Column("tick_at", INSTANT, nullable=True),
         sa.Column("started_at", INSTANT, nullable=True),
         sa.Column("finished_at", INSTANT, nullable=True),
+        sa.Column("succeeded_at", INSTANT, nullable=True),
         sa.Column("outcome", sa.String(16), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("report", DOCUMENT, nullable=True),
+        sa.Column("totals", DOCUMENT, nullable=True),
         sa.Column("runs", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("name", name="pk_jobs"),
     )
