@@ -10,8 +10,11 @@ will do through the same function), pushes them in batches, shows that the next 
 only its own writes, and that a field edited by hand in the CRM is restored and audited,
 naming the rep. Partners sign the example agreement, the pulls accrue their closed-won
 deals, finance approves and bulk pays ACME's payouts, the CRM shows them paid and the
-year's summary is reported. CRM field names come from the mapping files, never from this
-code. It grows with the product.
+year's summary is reported. A partner key and an admin key go through the HTTP API. Then
+the daemon takes over (what ``partnersync run`` runs, in this process): after a few edits
+in the CRM (a deal won, a rival's deal, a rep typing over a synced field) it reacts on its
+own, and the CRM shows the commission, the conflict and the restored field. CRM field
+names come from the mapping files, never from this code. It grows with the product.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import cast
@@ -40,6 +43,7 @@ from sync.reports import run_report
 from sync.settings import Settings, redact_url
 from sync.store import (
     AuditEntry,
+    CoSellDirection,
     DealCreate,
     Opportunity,
     Registration,
@@ -143,8 +147,8 @@ def _run(
         "next: `partnersync sync` mirrors, registers, accrues and pushes against your "
         "configured CRMs; `partnersync partners`, `registrations`, `agreements`, `payouts`, "
         "`report` and `deals` do what this demo did by hand; `partnersync api` serves the "
-        "HTTP API (keys: `partnersync api-keys`); the daemon is not built yet in this "
-        "version."
+        "HTTP API (keys: `partnersync api-keys`); `partnersync run` is the daemon (and "
+        "`partnersync status` what it is doing)."
     )
 
 
@@ -285,6 +289,7 @@ def _story(cycle: Cycle, box: Sandbox, echo: Callable[[str], None]) -> tuple[str
     _created(cycle, regs, box, echo)
     _paid(cycle, box, echo)
     _api(cycle, echo)
+    _daemon(cycle, box, echo)
     return repriced, approved["id"]
 
 
@@ -330,6 +335,111 @@ def _api(cycle: Cycle, echo: Callable[[str], None]) -> None:
             else ""
         )
     )
+
+
+def _settled(cycle: Cycle, since: datetime) -> bool:
+    """Every CRM pulled after ``since`` and pushed after that pull, nothing waiting."""
+    from sync.status import facts
+
+    known = facts(cycle.factory)
+    for link in cycle:
+        pulled = known.job(f"pull:{link.connector.crm}")
+        pushed = known.job(f"push:{link.connector.crm}")
+        if pulled is None or pushed is None or pulled.succeeded_at is None:
+            return False
+        if pulled.succeeded_at < since or (pushed.succeeded_at or since) < pulled.succeeded_at:
+            return False
+        if known.backlog.get(link.connector.crm, {}).get("pending"):
+            return False
+    return not any(j.requested_at or j.holder for j in known.jobs)
+
+
+def _wait(cycle: Cycle, since: datetime, seconds: float = 30) -> float:
+    """Wait until the daemon has settled since ``since``; the seconds it took."""
+    started = time.monotonic()
+    while not _settled(cycle, since):
+        if time.monotonic() - started > seconds:
+            raise RuntimeError(f"the daemon did not settle within {seconds:g} s")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def _daemon(cycle: Cycle, box: Sandbox, echo: Callable[[str], None]) -> None:
+    """The daemon (what ``partnersync run`` runs, in this process) takes over: three edits
+    in the CRM, and it reacts on its own: a deal won accrues, a rival's deal turns
+    conflict, a rep's overwrite of a synced field is restored."""
+    from sync.runner import Runner
+
+    told = cycle.links[0]
+    crm, obj = cast(Api, told.connector.crm), told.mapping.object
+    settings = cycle.settings.model_copy(update={
+        "sync": cycle.settings.sync.model_copy(update={"interval_seconds": 1}),
+        "queue": cycle.settings.queue.model_copy(update={"broker": "memory", "threads": 4}),
+    })  # fmt: skip
+    calls = {link.connector.crm: link.connector.calls for link in cycle}
+    runner = Runner(settings, cycle.factory, api=False, configured=cycle.links)
+    with runner:
+        first = _wait(cycle, datetime.now(UTC))
+        edited = datetime.now(UTC)
+        won = _open_partner_deal(cycle, crm, "ACME")
+        stage = told.mapping.inbound.get("stage")
+        with cycle.factory() as session:  # the CRM's own label of a won stage, as mirrored
+            won_label = session.scalar(select(Opportunity.stage).where(
+                Opportunity.crm == crm, Opportunity.is_won.is_(True)).limit(1))  # fmt: skip
+        if won is not None and stage is not None and won_label:
+            box.edit(crm, obj, won, {stage.crm_field: won_label}, user=REP)
+        hooli = box.add_customer(crm, "Hooli", "hooli.com")
+        rival = box.add_deal(crm, name="Hooli - Acme expansion", customer=hooli,
+                             partner=box.partner_account(crm, "Acme Cloud Partners"),
+                             amount=Decimal("61000"))  # fmt: skip
+        status = told.mapping.outbound_for("registration.status")
+        overwritten = None
+        if status is not None:
+            overwritten = _open_partner_deal(cycle, crm, "BLUEFIN")
+            if overwritten is not None:
+                box.edit(crm, obj, overwritten, {status.crm_field: "Hand-typed"}, user=REP)
+        reacted = _wait(cycle, edited)
+    used = sum(link.connector.calls - calls[link.connector.crm] for link in cycle)
+    edits = [what for what, done in (("a rep marked an ACME deal won", won is not None),
+                                     ("ACME logged a deal on Hooli", True),
+                                     ("a rep typed over a synced field", overwritten is not None))
+             if done]  # fmt: skip
+    echo(
+        f"17. the daemon took over (partnersync run, in this process: in-process queue, 4 "
+        f"worker threads, a pull of each CRM every second, a push after each): its first "
+        f"cycle settled in {first:.1f} s; then in the CRM {', '.join(edits)}; the daemon "
+        f"settled again {reacted:.1f} s later, {used:,} API calls in all"
+    )
+    shown = []
+    accrued = told.mapping.outbound_for("commission.accrued")
+    if won is not None and accrued is not None:
+        shown.append(f"the won deal shows {box.value(crm, obj, won, accrued.crm_field)} "
+                     "commission accrued")  # fmt: skip
+    if status is not None:
+        shown.append(f"ACME's Hooli deal shows {box.value(crm, obj, rival, status.crm_field)} "
+                     "(BLUEFIN holds Hooli)")  # fmt: skip
+        if overwritten is not None:
+            shown.append(f"the overwritten field is back to "
+                         f"{box.value(crm, obj, overwritten, status.crm_field)}")  # fmt: skip
+    if shown:
+        echo(f"    in the CRM, with no command run: {'; '.join(shown)}")
+
+
+def _open_partner_deal(cycle: Cycle, crm: str, partner: str) -> str | None:
+    """The CRM id of an open, live, registered deal of ``partner`` in ``crm`` that its
+    agreement pays on when won (partner-sourced, direct-sold, this year or later)."""
+    with cycle.factory() as session:
+        return session.scalar(
+            select(Opportunity.crm_id)
+            .join(Registration, Registration.opportunity_id == Opportunity.id)
+            .where(Opportunity.crm == crm, Opportunity.partner_id == partner,
+                   Opportunity.is_closed.is_(False), Opportunity.deleted.is_(False),
+                   Opportunity.direction == CoSellDirection.PARTNER_SOURCED_DIRECT_SOLD,
+                   Opportunity.amount.is_not(None), Opportunity.currency.is_not(None),
+                   Opportunity.close_date >= date(2026, 1, 1))
+            .order_by(Opportunity.id)
+            .limit(1)
+        )  # fmt: skip
 
 
 def _paid(cycle: Cycle, box: Sandbox, echo: Callable[[str], None]) -> None:
@@ -422,10 +532,10 @@ def _summary(cycle: Cycle, repriced: str | None, expired: int, echo: Callable[[s
             .where(AuditEntry.action == "crm_drift")
             .order_by(AuditEntry.id.desc())
         ).first()
-    line = f"17. the store mirrors {total:,} deals ({live:,} live), {registrations:,} registrations"
+    line = f"18. the store mirrors {total:,} deals ({live:,} live), {registrations:,} registrations"
     echo(line + (f"; the re-priced one reads {amount}" if amount is not None else ""))
     if drift is not None:
-        echo(f"18. audit: {drift.reason}")
+        echo(f"19. audit: {drift.reason}")
     echo(f"    `partnersync registrations show {expired}` explains one registration, "
          f"`partnersync deals show CRM_ID` one deal, `partnersync commissions explain "
          f"CRM_ID` its commission")  # fmt: skip

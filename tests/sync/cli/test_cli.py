@@ -129,6 +129,15 @@ def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
     a temporary store of its own: ./partnersync.db is never created."""
     result = run_cli("demo", "--records", "50", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    assert re.search(
+        r"17\. the daemon took over \(partnersync run, .*\): its first cycle settled in "
+        r"\d+\.\d s; then in the CRM .*ACME logged a deal on Hooli.*; the daemon settled "
+        r"again \d+\.\d s later", result.stdout), result.stdout  # fmt: skip
+    assert re.search(
+        r"in the CRM, with no command run: (the won deal shows \d+\.\d\d commission accrued; )?"
+        r"ACME's Hooli deal shows Conflict \(BLUEFIN holds Hooli\); the overwritten field is "
+        r"back to \w+", result.stdout), result.stdout  # fmt: skip
+    assert "`partnersync run` is the daemon" in result.stdout
     assert "50 Salesforce opportunities and 50 HubSpot deals" in result.stdout
     assert "0 drifted, and the push after it needs 0 API calls" in result.stdout
     assert "the pull saw 1 drifted record, the push restored it in 1 call (now Approved)" in (
