@@ -7,12 +7,13 @@ webhooks and each other, on one or many machines. :class:`Jobs` keeps, in the st
 - **one run at a time**: a run holds the job's lease (``holder``, ``lease_until``),
   renewed while it lasts; a worker killed mid-run stops renewing, and its lease lapses
   after ``lease`` so another worker takes the job over;
-- **coalesced triggers**: :meth:`Jobs.request` marks the job wanted. Only the trigger that
-  makes it wanted asks for a message (and none while a live run holds the job: the run
-  looks for a waiting trigger when it ends and runs again). A hundred webhooks during a
-  pull leave one message and one more run, not a hundred;
-- **nothing lost with the queue**: a waiting trigger whose message never ran (the broker
-  was flushed, a worker died holding it) is asked for again after ``stale``;
+- **coalesced triggers**: :meth:`Jobs.request` marks the job wanted and asks for one
+  message for it (none while a live run holds the job: the run looks for a waiting trigger
+  when it ends and runs again). A hundred webhooks during a pull leave one more run, not a
+  hundred messages;
+- **nothing lost with the queue or a worker**: a trigger that waited on a run whose worker
+  died gets its message once the lease lapses; a message that never ran (the broker was
+  flushed) is asked for again after ``stale``;
 - **one scheduler slot**: :meth:`Jobs.claim_tick` lets one of several schedulers trigger
   a job per period;
 - **the last outcome**: started, finished, ``ok`` / ``error`` / ``refused``, the error and
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -109,24 +110,26 @@ class Jobs:
     # --- triggers -------------------------------------------------------------------------
 
     def request(self, name: str) -> bool:
-        """Mark ``name`` wanted; True when the caller should send its message: the job was
-        not already waiting (or its wait went stale) and no live run holds it."""
+        """Mark ``name`` wanted; True when the caller should send its message: no live run
+        holds the job (a live one runs again for it) and no message was sent for the
+        waiting trigger yet (or the one sent went stale: the queue lost it)."""
         self._ensure(name)
         now = self.clock()
         with transaction(self.factory) as session:
-            newly = session.execute(
+            # The UPDATE first: it locks the row (PostgreSQL) or the database (SQLite), so
+            # two triggers at once send one message.
+            holder, until, queued = session.execute(
                 update(Job)
-                .where(
-                    Job.name == name,
-                    or_(Job.requested_at.is_(None), Job.requested_at < now - self.stale),
-                )
-                .values(requested_at=now)
-                .returning(Job.holder, Job.lease_until)
-            ).first()
-        if newly is None:
-            return False
-        holder, until = newly
-        return holder is None or until is None or until < now
+                .where(Job.name == name)
+                .values(requested_at=func.coalesce(Job.requested_at, now))
+                .returning(Job.holder, Job.lease_until, Job.queued_at)
+            ).one()
+            if holder is not None and until is not None and until >= now:
+                return False
+            if queued is not None and queued >= now - self.stale:
+                return False
+            session.execute(update(Job).where(Job.name == name).values(queued_at=now))
+        return True
 
     def claim_tick(self, name: str, slot: datetime) -> bool:
         """True for the first scheduler to claim ``slot`` (the start of a period) for
@@ -200,7 +203,7 @@ class Jobs:
                     Job.name == name,
                     or_(Job.holder.is_(None), Job.lease_until < now, Job.holder == me),
                 )
-                .values(holder=me, lease_until=now + self.lease, requested_at=None),
+                .values(holder=me, lease_until=now + self.lease, requested_at=None, queued_at=None),
             )
         return bool(taken)
 
@@ -211,16 +214,17 @@ class Jobs:
             session.execute(
                 update(Job)
                 .where(Job.name == name, Job.holder == me)
-                .values(requested_at=None, lease_until=now + self.lease)
+                .values(requested_at=None, queued_at=None, lease_until=now + self.lease)
             )
 
     def _leave_waiting(self, name: str) -> None:
-        """A message found the job held: make sure its holder runs once more."""
+        """A message found the job held: its holder runs once more for it (the message is
+        spent: should the holder die, the next trigger sends another)."""
         with transaction(self.factory) as session:
             session.execute(
                 update(Job)
-                .where(Job.name == name, Job.requested_at.is_(None))
-                .values(requested_at=self.clock())
+                .where(Job.name == name)
+                .values(requested_at=func.coalesce(Job.requested_at, self.clock()), queued_at=None)
             )
 
     def _release(self, name: str, me: str, *, force: bool = False) -> bool:
@@ -286,7 +290,10 @@ class Jobs:
         message for them (they would otherwise wait ``stale`` before being asked again)."""
         with transaction(self.factory) as session:
             return _changed(
-                session, update(Job).where(Job.requested_at.is_not(None)).values(requested_at=None)
+                session,
+                update(Job)
+                .where(Job.requested_at.is_not(None))
+                .values(requested_at=None, queued_at=None),
             )
 
     # --- reading --------------------------------------------------------------------------

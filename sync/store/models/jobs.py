@@ -35,6 +35,9 @@ class Job(Base):
     #: A trigger waiting for a run (NULL: none). Set by the first trigger, cleared when a
     #: run starts; triggers meanwhile are folded into it.
     requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When a message was put on the queue for the waiting trigger (NULL: none yet, e.g.
+    #: the trigger came while a run held the job, whose worker may since have died).
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: The last scheduler slot that triggered the job: two schedulers trigger it once.
     tick_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

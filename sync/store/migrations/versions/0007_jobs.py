@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("holder", sa.String(200), nullable=True),
         sa.Column("lease_until", INSTANT, nullable=True),
         sa.Column("requested_at", INSTANT, nullable=True),
+        sa.Column("queued_at", INSTANT, nullable=True),
         sa.Column("tick_at", INSTANT, nullable=True),
         sa.Column("started_at", INSTANT, nullable=True),
         sa.Column("finished_at", INSTANT, nullable=True),
