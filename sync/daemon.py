@@ -18,7 +18,7 @@ running one twice, or on two workers at once, changes nothing the first did not.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -84,7 +84,8 @@ class Daemon:
         self.clock = clock
         self.stopping = stopping
         self.cycle = Cycle(settings, factory, configured=configured)
-        self.jobs = jobs or Jobs(factory, clock=clock)
+        lease = timedelta(seconds=settings.queue.lease_seconds)
+        self.jobs = jobs or Jobs(factory, clock=clock, lease=lease)
 
     @property
     def crms(self) -> list[str]:

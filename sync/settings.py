@@ -80,10 +80,13 @@ class StoreSettings(_Section):
 
 class QueueSettings(_Section):
     """The message broker: ``memory`` (in-process) or a ``redis://`` URL; with ``memory``,
-    how many worker threads ``partnersync run`` keeps."""
+    how many worker threads ``partnersync run`` keeps; how soon a dead worker's job is
+    taken over."""
 
     broker: str = "memory"
     threads: int = Field(default=4, ge=1, le=32)
+    #: How long a job's lock outlives a worker that stopped renewing it (killed, frozen).
+    lease_seconds: int = Field(default=60, ge=3, le=3600)
 
     @field_validator("broker")
     @classmethod
