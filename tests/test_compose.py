@@ -592,3 +592,10 @@ def test_the_image_runs_the_code_it_copied() -> None:
         assert installs[-1] > last_copy, "the package is installed before its code is copied"
     assert dockerfile_default("ENTRYPOINT") == ["partnersync"]
     assert "partnersync" in pyproject()["project"]["scripts"]
+
+
+def test_each_worker_thread_holds_one_message() -> None:
+    """dramatiq prefetches twice as many messages as threads unless told: a long job's
+    trigger would wait in one busy process while another idles."""
+    threads = _worker_arguments().threads
+    assert environment("worker")["dramatiq_queue_prefetch"] == str(threads)
