@@ -153,6 +153,26 @@ class SalesforceConnector(CountedCalls):
                 self._client = call_with_retries(self.config.retry, self._login, self._note_retry)
             return self._client
 
+    def quota(self) -> tuple[int, int] | None:
+        """(API calls used, daily allocation) as the org's last answer to this connector
+        said (``Sforce-Limit-Info``); None before any call."""
+        usage = getattr(self._client, "api_usage", None) or {}
+        found = usage.get("api-usage")
+        if found is None:
+            return None
+        return int(found.used), int(found.total)
+
+    def refresh_quota(self) -> tuple[int, int] | None:
+        """Ask the org now (``GET limits/``, one call): (used, daily allocation)."""
+        answer = self._call(lambda sf: sf.restful("limits/"))
+        daily = answer.get("DailyApiRequests") if isinstance(answer, dict) else None
+        try:
+            allocation = int((daily or {})["Max"])  # old orgs send strings
+            remaining = int((daily or {})["Remaining"])
+        except (KeyError, TypeError, ValueError):
+            return self.quota()
+        return allocation - remaining, allocation
+
     def _call(self, fn: Callable[[Salesforce], Any]) -> Any:
         """One API call with retries; errors translated; an expired session renewed once."""
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.errors import AuthExpired, ConfigurationError
@@ -103,21 +104,63 @@ class Daemon:
         return True
 
     def pull(self, crm: str) -> JobRun:
-        """Mirror ``crm``'s changes (handlers: links, registrations, accruals), then
-        trigger its push."""
+        """Mirror ``crm``'s changes (handlers: links, registrations, accruals); a push is
+        triggered after each committed transaction of pages and at the end."""
         link = self.cycle.link(crm)
 
         def between_pages(_: PullReport) -> None:
             if self.stopping():
                 raise Interrupted("stopping: the pages read so far are committed")
+            # What the committed pages staged can go out while the pull reads on (another
+            # worker pushes; the trigger is folded into a waiting push).
+            self.trigger("push", crm)
 
-        outcome = self._run(
-            job_name("pull", crm),
-            _counting(link, lambda: self.cycle.pull(link, on_page=between_pages).as_dict()),
-        )
+        def work() -> dict[str, Any]:
+            self._within_budget(link)
+            report = self.cycle.pull(link, on_page=between_pages).as_dict()
+            return {**report, **_quota(getattr(link.connector, "quota", lambda: None)())}
+
+        outcome = self._run(job_name("pull", crm), _counting(link, work))
         if outcome.ran and not outcome.interrupted:
             self.trigger("push", crm)
         return outcome
+
+    def _within_budget(self, link: CrmLink) -> None:
+        """Pause a Salesforce pull at ``[salesforce] daily_budget_percent`` of the org's
+        daily API allocation (as its last answer said, asked again once over it): the rest
+        stays for the org's other users and for our pushes. Raises :class:`Interrupted`
+        (``paused``)."""
+        from connectors.salesforce import SalesforceConnector
+
+        connector = link.connector
+        if not isinstance(connector, SalesforceConnector):
+            return
+        budget = self.settings.salesforce.daily_budget_percent
+        seen = connector.quota() or self._last_quota(link)
+        if seen is None or seen[0] * 100 < budget * seen[1]:
+            return
+        now = connector.refresh_quota()  # one call: the allocation may have freed up
+        if now is None or now[0] * 100 < budget * now[1]:
+            return
+        used, allocation = now
+        log.warning("pull.paused", crm="salesforce", quota_used=used, quota_limit=allocation,
+                    budget_percent=budget)  # fmt: skip
+        raise Interrupted(
+            f"paused: {used:,} of the daily {allocation:,} API calls used, at or over the "
+            f"{budget} % budget ([salesforce] daily_budget_percent)",
+            outcome="paused", report=_quota(now),
+        )  # fmt: skip
+
+    def _last_quota(self, link: CrmLink) -> tuple[int, int] | None:
+        """The allocation as the CRM's last pull (by any worker) saw it."""
+        from sync.store import Job
+
+        with self.factory() as session:
+            report = session.scalar(
+                select(Job.report).where(Job.name == job_name("pull", link.connector.crm))
+            )
+        used, limit = (report or {}).get("quota_used"), (report or {}).get("quota_limit")
+        return (used, limit) if isinstance(used, int) and isinstance(limit, int) else None
 
     def deleted(self, crm: str, crm_ids: Sequence[str]) -> list[str]:
         """Records the CRM says were deleted (a webhook): marked deleted now, without
@@ -180,6 +223,10 @@ def _counting(link: CrmLink, work: Callable[[], dict[str, Any]]) -> Callable[[],
         return report
 
     return counted
+
+
+def _quota(seen: tuple[int, int] | None) -> dict[str, int]:
+    return {"quota_used": seen[0], "quota_limit": seen[1]} if seen else {}
 
 
 def _counts(report: dict[str, Any] | None) -> dict[str, Any]:

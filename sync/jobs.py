@@ -73,8 +73,17 @@ def worker_name() -> str:
 
 
 class Interrupted(Exception):
-    """Raised by a job's work between two committed steps when the process is stopping:
-    the run is recorded ``interrupted`` and ends without error (the next run resumes)."""
+    """Raised by a job's work to end its run quietly: between two committed steps when the
+    process is stopping (``interrupted``; the next run resumes), or before starting when
+    it must wait (``paused``: a daily API budget reached). The run is recorded with that
+    outcome and ``report``, and ends without error."""
+
+    def __init__(
+        self, message: str, *, outcome: str = "interrupted", report: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.report = report
 
 
 @dataclass
@@ -175,8 +184,9 @@ class Jobs:
                     try:
                         report = work()
                     except Interrupted as exc:
-                        self._finish(name, me, started, "interrupted", None, str(exc) or None)
+                        self._finish(name, me, started, exc.outcome, exc.report, str(exc) or None)
                         outcome.interrupted = True
+                        outcome.report = exc.report
                         break
                     except BaseException as exc:
                         kind = "refused" if isinstance(exc, refused) else "error"

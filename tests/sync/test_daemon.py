@@ -14,6 +14,7 @@ from typing import Any
 import dramatiq
 import pytest
 import redis
+import structlog
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from hubspot import HubSpot
@@ -34,7 +35,7 @@ from sync.settings import Settings
 from sync.store import Job
 from tests.conftest import REDIS_URL
 from tests.sync import test_commissions as money
-from tests.sync.links import LINKS, REPO, hubspot, mirrored
+from tests.sync.links import LINKS, REPO, hubspot, mirrored, salesforce
 from tests.sync.test_registration_e2e import crm_shows, shown
 
 ACCOUNT_FIELD = {"salesforce": "salesforce_account_id", "hubspot": "hubspot_company_id"}
@@ -118,15 +119,15 @@ def test_a_pull_trigger_mirrors_then_pushes_through_the_queue(
     assert (pulled.outcome, pulled.runs, pulled.holder) == ("ok", 1, None)
     assert pulled.report is not None
     assert pulled.report["upserted"] == 6
-    assert pushed.report is not None
-    assert pushed.report["sent"] >= 1
+    assert pushed.totals is not None
+    assert pushed.totals["sent"] >= 1  # a push after the pull's commit (and one at its end)
 
 
 def test_triggers_during_a_pull_are_one_more_pull_not_a_hundred(
     sandbox: Sandbox, sandbox_server: SandboxServer, store: sessionmaker[Session]
 ) -> None:
     """A hundred webhooks' worth of triggers while a pull runs send no message: the
-    running pull runs once more for all of them, then triggers one push."""
+    running pull runs once more for all of them."""
     _, mapping, seed = LINKS["hubspot"]
     seed(sandbox, 300)
     sandbox.reconfigure(latency_ms=150)  # a pull of a few pages that lasts a while
@@ -142,7 +143,8 @@ def test_triggers_during_a_pull_are_one_more_pull_not_a_hundred(
     pulled, pushed = job(store, "pull:hubspot"), job(store, "push:hubspot")
     assert pulled is not None
     assert pushed is not None
-    assert (pulled.runs, pushed.runs) == (2, 1)
+    assert pulled.runs == 2
+    assert 1 <= pushed.runs <= 6  # after commits and at the ends: a handful, not a hundred
 
 
 def test_a_rate_limited_pull_is_retried_after_the_wait_the_crm_asked_for(
@@ -316,3 +318,46 @@ def test_stopping_mid_pull_keeps_whole_pages_and_a_consistent_resume_point(
     sandbox.reconfigure(latency_ms=0)
     Cycle(settings, store, configured=[link]).pull(link)
     assert sorted(mirrored(store, "hubspot")) == sorted(sandbox.record_ids("hubspot", "deals"))
+
+
+def test_salesforce_pulls_pause_at_the_daily_budget_and_resume_once_it_frees_up(
+    sandbox: Sandbox, sandbox_server: SandboxServer, store: sessionmaker[Session]
+) -> None:
+    """At [salesforce] daily_budget_percent of the org's allocation (Sforce-Limit-Info) a
+    pull pauses and says so (the job, the log, status and metrics read it); once the
+    allocation frees up (asked with one call to limits/) pulls go on."""
+    from sync.metrics import exposition
+    from sync.status import daemon_status
+
+    _, mapping, seed = LINKS["salesforce"]
+    seed(sandbox, 5)
+    sandbox.reconfigure(salesforce_daily_limit=100)
+    base = Settings()
+    settings = base.model_copy(update={"salesforce": base.salesforce.model_copy(
+        update={"daily_budget_percent": 50})})  # fmt: skip
+    link = CrmLink(salesforce(sandbox_server), mapping)
+    daemon = Daemon(settings, store, send=lambda *_: None, configured=[link])
+    first = daemon.pull("salesforce")
+    assert first.report is not None
+    assert first.report["quota_limit"] == 100
+    sandbox.api_usage["salesforce"] = 60  # the org's other integrations spent most of it
+    daemon.pull("salesforce")  # the last answer said a few calls: it pulls, and learns
+    with structlog.testing.capture_logs() as logs:
+        paused = daemon.pull("salesforce")
+    assert paused.interrupted
+    pulled = job(store, "pull:salesforce")
+    assert pulled is not None
+    assert pulled.outcome == "paused"
+    assert pulled.error is not None
+    assert "of the daily 100 API calls used, at or over the 50 % budget" in pulled.error
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["pull.paused"]
+    shown = daemon_status(store, now=datetime.now(UTC))["crms"]
+    assert shown[0]["daily_quota_used"].endswith("%")
+    assert int(shown[0]["daily_quota_used"].rstrip("%")) >= 50
+    assert b'partnersync_job_last_outcome{job="pull:salesforce",outcome="paused"} 1.0' in (
+        exposition(store, lambda: datetime.now(UTC))
+    )
+    sandbox.api_usage["salesforce"] = 0  # a new day
+    resumed = daemon.pull("salesforce")
+    assert (resumed.ran, resumed.interrupted) == (True, False)
+    assert job(store, "pull:salesforce").outcome == "ok"  # type: ignore[union-attr]

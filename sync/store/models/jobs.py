@@ -45,7 +45,8 @@ class Job(Base):
     #: When a run last ended ``ok``: a pull's is how far behind the CRM the store may be.
     succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: ``ok``, ``error`` (retried), ``refused`` (a configuration error: not retried),
-    #: ``interrupted`` (the process stopped between two committed steps).
+    #: ``interrupted`` (the process stopped between two committed steps), ``paused`` (a
+    #: daily API budget reached: the run waits for the allocation to free up).
     outcome: Mapped[str | None] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     #: The last run's report (counts), as ``partnersync status`` shows it.
