@@ -7,7 +7,8 @@
     ├── AuthExpired          re-authenticate once, then it is a ConfigurationError
     ├── RateLimited          wait ``retry_after`` seconds, then retry
     ├── QuotaExhausted       the daily allocation is spent: stop, and wait for the reset
-    ├── Transient            5xx, connection failures, UNABLE_TO_LOCK_ROW: retry with backoff
+    ├── Transient            5xx, connection failures, UNABLE_TO_LOCK_ROW, Salesforce's
+    │                        ConcurrentRequests limit: retry with backoff
     └── RecordRejected       one record refused (validation, deleted): set aside, go on
 
 Adapters translate the client libraries' exceptions at the boundary (``raise ... from
@@ -78,7 +79,8 @@ class QuotaExhausted(CrmError):
 
 
 class Transient(CrmError):
-    """A failure that a later attempt may not meet (5xx, network, record lock)."""
+    """A failure that a later attempt may not meet (5xx, network, record lock, too many
+    long-running requests in flight)."""
 
     def __init__(
         self,

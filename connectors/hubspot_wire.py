@@ -47,15 +47,14 @@ def _status_error(status: int, body: Any, headers: Mapping[str, str]) -> CrmErro
         data = {}
     if not isinstance(data, dict):
         data = {}
+    # Every field is optional: 429s carry errorType and policyName, other errors category.
     category = data.get("category") or data.get("errorType")
     message = str(data.get("message") or f"HTTP {status}")
     if status == 429:
-        if data.get("policyName") == "DAILY":
+        policy = str(data.get("policyName") or "").upper()
+        if policy == "DAILY" or (not policy and "daily limit" in message.lower()):
             return QuotaExhausted(message, crm=CRM, code="DAILY", retry_after=3600.0)
-        retry_after = headers.get("Retry-After")
-        interval = headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
-        wait = float(retry_after) if retry_after else (float(interval) / 1000 if interval else 1.0)
-        return RateLimited(message, crm=CRM, code="RATE_LIMIT", retry_after=wait)
+        return RateLimited(message, crm=CRM, code="RATE_LIMIT", retry_after=_wait(headers))
     if status == 401:
         if category == "EXPIRED_AUTHENTICATION":
             return AuthExpired(message, crm=CRM, code=category)
@@ -65,6 +64,21 @@ def _status_error(status: int, body: Any, headers: Mapping[str, str]) -> CrmErro
     if status >= 500 or status == 0:
         return Transient(f"HTTP {status}: {message}", crm=CRM, code=category)
     return ConfigurationError(f"HTTP {status}: {message}", crm=CRM, code=category)
+
+
+def _wait(headers: Mapping[str, str]) -> float:
+    """Seconds to wait after a 429: ``Retry-After``, else the limit's interval, else 1."""
+    for name, seconds_per_unit in (
+        ("Retry-After", 1.0),
+        ("X-HubSpot-RateLimit-Interval-Milliseconds", 0.001),
+    ):
+        raw = headers.get(name)
+        try:
+            if raw:
+                return max(0.0, float(raw) * seconds_per_unit)
+        except ValueError:
+            continue
+    return 1.0
 
 
 def translate(exc: Exception) -> CrmError:

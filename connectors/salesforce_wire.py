@@ -161,6 +161,9 @@ def translate(exc: Exception) -> CrmError:
     if isinstance(exc, SalesforceExpiredSession):
         return AuthExpired(message or "session expired or invalid", crm=CRM, code=code)
     if isinstance(exc, SalesforceRefusedRequest):
+        if code == "REQUEST_LIMIT_EXCEEDED" and "concurrentrequests" in message.casefold():
+            # Too many long-running requests in flight: gone once some of them finish.
+            return Transient(message, crm=CRM, code=code)
         if code == "REQUEST_LIMIT_EXCEEDED":
             return QuotaExhausted(message, crm=CRM, code=code, retry_after=3600.0)
         return ConfigurationError(message or "request refused", crm=CRM, code=code)

@@ -1,33 +1,42 @@
 """The sandbox's ASGI app: both CRM APIs on one port, behind the realism middleware.
 
-Order for every API call: latency, then authentication (401 for a missing, unknown or
-expired token), then rate limits (HubSpot 429 over the rolling window, Salesforce 403
-``REQUEST_LIMIT_EXCEEDED`` once the daily allocation is spent), then injected faults, then
-the handler. Every call, served or refused, is counted at ``GET /_sandbox/stats``, which
-also says how many record writes each API's write journal holds (``writes``; ``DELETE``
-resets the call counters only).
+Order for every API call: on arrival, Salesforce's concurrent long-running request
+limit (403 ``REQUEST_LIMIT_EXCEEDED`` "ConcurrentRequests Limit exceeded." while
+``salesforce_concurrent_limit`` calls that have each run longer than
+``salesforce_long_request_seconds`` are in flight; the latency counts as running time);
+then latency; then authentication (401 for a missing, unknown or expired token); then
+rate limits (HubSpot: 429 ``DAILY`` once the daily allocation is spent, 429
+``TEN_SECONDLY_ROLLING`` over the rolling window, 429 ``SECONDLY`` over the search
+endpoints' per-token rate; Salesforce: 403 ``REQUEST_LIMIT_EXCEEDED`` "TotalRequests"
+once the daily allocation is spent); then injected faults; then the handler. Every call,
+served or refused, is counted at ``GET /_sandbox/stats`` (see :mod:`sandbox.admin`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sandbox.admin import admin_routes
 from sandbox.core import Api, Sandbox
-from sandbox.knobs import FaultSpecError, parse_faults, parse_rate
-from sandbox.responses import hubspot_error, json_response, salesforce_error
+from sandbox.responses import (
+    hubspot_error,
+    hubspot_rate_limited,
+    salesforce_error,
+)
 
 __all__ = ["create_app"]
 
 _SALESFORCE_DATA = ("/services/data/", "/services/apexrest/")
 _HUBSPOT_DATA = ("/crm/",)
 _AUTH = ("/services/oauth2/", "/services/Soap/", "/oauth/")
+_SEARCH = re.compile(r"/crm/v3/objects/[^/]+/search/?")
 
 
 def _classify(path: str) -> str:
@@ -55,72 +64,78 @@ class _Gate:
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
 
-    def refuse(self, api: Api, scope: Scope) -> Response | None:
+    def too_busy(self) -> Response | None:
+        """Salesforce's concurrent long-running request limit, checked on arrival."""
+        config = self.sandbox.config
+        running = self.sandbox.in_flight.running_longer_than(config.salesforce_long_request_seconds)
+        if running >= config.salesforce_concurrent_limit:
+            return salesforce_error(
+                403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentRequests Limit exceeded."
+            )
+        return None
+
+    def refuse(self, api: Api, scope: Scope) -> tuple[Response | None, list[tuple[str, str]]]:
+        """The refusal to answer instead of serving the call (or None), and headers to
+        add to the answer either way."""
         sandbox = self.sandbox
-        state = sandbox.sessions.use(api, _bearer(scope))
+        token = _bearer(scope)
+        state = sandbox.sessions.use(api, token)
         if state != "ok":
             if api == "salesforce":
-                return salesforce_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
-            if state == "expired":
-                return hubspot_error(
+                refusal = salesforce_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+            elif state == "expired":
+                refusal = hubspot_error(
                     401,
                     "EXPIRED_AUTHENTICATION",
                     "The OAuth token used to make this call expired.",
                 )
-            return hubspot_error(
-                401,
-                "INVALID_AUTHENTICATION",
-                "Authentication credentials not found. This API supports OAuth 2.0 authentication.",
-            )
+            else:
+                refusal = hubspot_error(
+                    401,
+                    "INVALID_AUTHENTICATION",
+                    "Authentication credentials not found. This API supports OAuth 2.0 "
+                    "authentication.",
+                )
+            return refusal, []
         used = sandbox.count_usage(api)
+        extra: list[tuple[str, str]] = []
         if api == "salesforce":
             if used > sandbox.config.salesforce_daily_limit:
                 return salesforce_error(
                     403,
                     "REQUEST_LIMIT_EXCEEDED",
                     f"TotalRequests Limit exceeded. ({sandbox.config.salesforce_daily_limit})",
-                )
+                ), extra
         else:
             if used > sandbox.config.hubspot_daily_limit:
-                return self._hubspot_429("DAILY", "You have reached your daily limit.", 60)
+                return hubspot_rate_limited("DAILY", 60), extra
             if sandbox.hubspot_window is not None:
                 allowed, _, wait = sandbox.hubspot_window.acquire()
                 if not allowed:
-                    return self._hubspot_429(
-                        "TEN_SECONDLY_ROLLING",
-                        "You have reached your ten_secondly_rolling limit.",
-                        wait,
-                    )
+                    return hubspot_rate_limited("TEN_SECONDLY_ROLLING", wait), extra
+            spec = sandbox.search_limiter.spec
+            if spec is not None and _is_search(scope):
+                allowed, remaining, wait = sandbox.search_limiter.acquire(token or "")
+                extra = [
+                    ("X-HubSpot-RateLimit-Secondly", str(spec.max_calls)),
+                    ("X-HubSpot-RateLimit-Secondly-Remaining", str(remaining)),
+                ]
+                if not allowed:
+                    return hubspot_rate_limited("SECONDLY", wait), extra
         status = sandbox.faults.draw_status(allow_429=api == "hubspot")
         if status is None:
-            return None
+            return None, extra
         if status == 429:
-            return self._hubspot_429(
-                "TEN_SECONDLY_ROLLING",
-                "You have reached your ten_secondly_rolling limit.",
-                sandbox.config.faults.retry_after,
-            )
+            retry_after = sandbox.config.faults.retry_after
+            return hubspot_rate_limited("TEN_SECONDLY_ROLLING", retry_after), extra
         if api == "salesforce":
             code = "SERVER_UNAVAILABLE" if status == 503 else "UNKNOWN_EXCEPTION"
-            return salesforce_error(status, code, f"Injected fault: HTTP {status}")
-        return hubspot_error(status, "INTERNAL_ERROR", f"Injected fault: HTTP {status}")
-
-    def _hubspot_429(self, policy: str, message: str, retry_after: int) -> Response:
-        return hubspot_error(
-            429,
-            "RATE_LIMITS",
-            message,
-            headers={"Retry-After": str(retry_after)},
-            errorType="RATE_LIMIT",
-            policyName=policy,
-            requestId=_request_id(),
-        )
+            return salesforce_error(status, code, f"Injected fault: HTTP {status}"), extra
+        return hubspot_error(status, "INTERNAL_ERROR", f"Injected fault: HTTP {status}"), extra
 
 
-def _request_id() -> str:
-    import uuid
-
-    return str(uuid.uuid4())
+def _is_search(scope: Scope) -> bool:
+    return scope["method"] == "POST" and _SEARCH.fullmatch(scope["path"]) is not None
 
 
 class SandboxMiddleware:
@@ -148,16 +163,38 @@ class SandboxMiddleware:
         if kind == "admin":
             await self.app(scope, receive, send)
             return
+        endpoint = self._endpoint(scope)
+        if kind != "salesforce":
+            await self._serve(kind, endpoint, scope, receive, send)
+            return
+        busy = self.gate.too_busy()
+        if busy is not None:
+            sandbox.stats.record(kind, endpoint, busy.status_code)
+            self._limit_headers("salesforce", busy.headers)
+            await busy(scope, receive, send)
+            return
+        ticket = sandbox.in_flight.enter()
+        try:
+            await self._serve(kind, endpoint, scope, receive, send)
+        finally:
+            sandbox.in_flight.leave(ticket)
+
+    async def _serve(
+        self, kind: str, endpoint: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        sandbox = self.sandbox
         if sandbox.config.latency_ms > 0:
             await asyncio.sleep(sandbox.config.latency_ms / 1000.0)
-        endpoint = self._endpoint(scope)
         api: Api | None = None
+        extra: list[tuple[str, str]] = []
         if kind in ("salesforce", "hubspot"):
             api = "salesforce" if kind == "salesforce" else "hubspot"
-            refusal = self.gate.refuse(api, scope)
+            refusal, extra = self.gate.refuse(api, scope)
             if refusal is not None:
                 sandbox.stats.record(kind, endpoint, refusal.status_code)
                 self._limit_headers(api, refusal.headers)
+                for name, value in extra:
+                    refusal.headers[name] = value
                 await refusal(scope, receive, send)
                 return
         status_seen = 500
@@ -168,7 +205,7 @@ class SandboxMiddleware:
                 status_seen = message["status"]
                 if api is not None:
                     headers = list(message.get("headers", []))
-                    for name, value in self._limit_pairs(api):
+                    for name, value in [*self._limit_pairs(api), *extra]:
                         headers.append((name.encode(), value.encode()))
                     message["headers"] = headers
             await send(message)
@@ -207,68 +244,11 @@ class SandboxMiddleware:
             headers[name] = value
 
 
-def _admin_routes(sandbox: Sandbox) -> list[BaseRoute]:
-    async def stats(request: Request) -> Response:
-        if request.method == "DELETE":
-            sandbox.stats.reset()
-            return Response(status_code=204)
-        writes = {api: sandbox.journal.count(api) for api in ("salesforce", "hubspot")}
-        return json_response({**sandbox.stats.snapshot(), "writes": writes})
-
-    async def config(request: Request) -> Response:
-        """``PUT`` JSON ``{"latency_ms", "faults", "hubspot_rate"}`` to change knobs."""
-        if request.method == "PUT":
-            body = await request.json()
-            changes: dict[str, Any] = {}
-            try:
-                if "latency_ms" in body:
-                    changes["latency_ms"] = float(body["latency_ms"])
-                if "faults" in body:
-                    changes["faults"] = parse_faults(body["faults"])
-                if "hubspot_rate" in body:
-                    changes["hubspot_rate"] = parse_rate(body["hubspot_rate"])
-                for key in ("salesforce_daily_limit", "hubspot_daily_limit"):
-                    if key in body:
-                        changes[key] = int(body[key])
-            except (FaultSpecError, TypeError, ValueError) as exc:
-                return json_response({"error": str(exc)}, 400)
-            sandbox.reconfigure(**changes)
-        current = sandbox.config
-        return json_response(
-            {
-                "latency_ms": current.latency_ms,
-                "faults": str(current.faults),
-                "hubspot_rate": (
-                    f"{current.hubspot_rate.max_calls}/{current.hubspot_rate.interval_seconds:g}s"
-                    if current.hubspot_rate
-                    else None
-                ),
-                "salesforce_daily_limit": current.salesforce_daily_limit,
-                "hubspot_daily_limit": current.hubspot_daily_limit,
-            }
-        )
-
-    async def health(_: Request) -> Response:
-        return json_response(
-            {
-                "status": "ok",
-                "salesforce_records": sandbox.salesforce.count(),
-                "hubspot_records": sandbox.hubspot.count(),
-            }
-        )
-
-    return [
-        Route("/_sandbox/stats", stats, methods=["GET", "DELETE"]),
-        Route("/_sandbox/config", config, methods=["GET", "PUT"]),
-        Route("/_sandbox/health", health, methods=["GET"]),
-    ]
-
-
 def create_app(sandbox: Sandbox) -> ASGIApp:
     """The ASGI app serving ``sandbox``: Salesforce REST, HubSpot CRM v3 and ``/_sandbox``."""
     from sandbox.hubspot.routes import routes as hubspot_routes
     from sandbox.salesforce.routes import routes as salesforce_routes
 
-    routes = [*salesforce_routes(sandbox), *hubspot_routes(sandbox), *_admin_routes(sandbox)]
+    routes = [*salesforce_routes(sandbox), *hubspot_routes(sandbox), *admin_routes(sandbox)]
     app = Starlette(routes=routes)
     return SandboxMiddleware(app, sandbox, routes)

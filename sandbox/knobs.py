@@ -11,16 +11,23 @@ A fault spec is a comma-separated list, e.g. ``503:0.05,lock:0.02,expire-session
   a new one comes from the login endpoints;
 - ``retry-after:S``: the ``Retry-After`` (seconds) sent with injected 429s (default 1);
 - ``seed:N``: the random seed of the fault draws (default 0), so a run is reproducible.
+
+A rate spec is ``CALLS/SECONDSs`` (``100/10s``: at most 100 calls in any rolling 10
+seconds). The other knobs of :class:`~sandbox.core.SandboxConfig` are checked by
+:func:`check_seconds`, :func:`check_count`, :func:`check_url` and :func:`check_org_id`;
+every refusal is a :class:`FaultSpecError` naming the knob and what it accepts.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import re
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 __all__ = [
     "FaultSpec",
@@ -28,6 +35,10 @@ __all__ = [
     "Faults",
     "RateLimitSpec",
     "RollingWindow",
+    "check_count",
+    "check_org_id",
+    "check_seconds",
+    "check_url",
     "parse_faults",
     "parse_rate",
 ]
@@ -185,3 +196,58 @@ class RollingWindow:
                 return False, 0, max(1, math.ceil(wait))
             self._calls.append(now)
             return True, self.spec.max_calls - len(self._calls), 0
+
+
+def check_seconds(
+    name: str, value: object, *, positive: bool = False, unit: str = "seconds"
+) -> float:
+    """A duration knob (in ``unit``): a finite number, at least 0 (above 0 if
+    ``positive``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise FaultSpecError(f"{name}: expected a number of {unit}, got {value!r}")
+    try:
+        amount = float(value)
+    except ValueError:
+        raise FaultSpecError(f"{name}: expected a number of {unit}, got {value!r}") from None
+    if not math.isfinite(amount) or amount < 0 or (positive and amount == 0):
+        bound = "above 0" if positive else "0 or more"
+        raise FaultSpecError(f"{name}: {unit} must be finite and {bound}, got {value!r}")
+    return amount
+
+
+def check_count(name: str, value: object, *, minimum: int = 1) -> int:
+    """A whole-number knob of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise FaultSpecError(f"{name}: expected a whole number, got {value!r}")
+    text = str(value).strip()
+    if not text.lstrip("-").isdigit() or int(text) < minimum:
+        raise FaultSpecError(
+            f"{name}: expected a whole number of at least {minimum}, got {value!r}"
+        )
+    return int(text)
+
+
+def check_url(name: str, value: object) -> str | None:
+    """A webhook target: an absolute ``http``/``https`` URL, or ``None`` / ``""`` for none."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise FaultSpecError(f"{name}: expected a URL, got {value!r}")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FaultSpecError(f"{name}: expected an absolute http:// or https:// URL, got {value!r}")
+    return value.strip()
+
+
+_ORG_ID = re.compile(r"00D[A-Za-z0-9]{15}")
+
+
+def check_org_id(name: str, value: object) -> str:
+    """A Salesforce organization id in its 18-character form (``00D`` + 15 letters/digits),
+    as Outbound Messages carry it."""
+    if not isinstance(value, str) or not _ORG_ID.fullmatch(value):
+        raise FaultSpecError(
+            f"{name}: expected an 18-character organization id (00D and 15 letters or "
+            f"digits), got {value!r}"
+        )
+    return value

@@ -1,7 +1,8 @@
 """Response helpers shared by both halves of the sandbox: fast JSON and the error bodies.
 
 Salesforce answers errors as a JSON *array* of ``{"message", "errorCode"[, "fields"]}``;
-HubSpot as one object ``{"status": "error", "message", "correlationId", "category", ...}``.
+HubSpot as one object ``{"status": "error", "message", "correlationId", "category", ...}``,
+except its 429s, which have ``errorType`` and ``policyName`` and no ``category``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-__all__ = ["JSONBody", "hubspot_error", "json_response", "salesforce_error"]
+__all__ = [
+    "JSONBody",
+    "hubspot_error",
+    "hubspot_rate_limited",
+    "json_response",
+    "salesforce_error",
+]
 
 
 class JSONBody(Response):
@@ -62,3 +69,27 @@ def hubspot_error(
     }
     body.update(extra)
     return json_response(body, status_code, headers)
+
+
+#: HubSpot's rate-limit policies and the message of each.
+RATE_POLICIES = {
+    "SECONDLY": "You have reached your secondly limit.",
+    "TEN_SECONDLY_ROLLING": "You have reached your ten_secondly_rolling limit.",
+    "DAILY": "You have reached your daily limit.",
+}
+
+
+def hubspot_rate_limited(
+    policy: str, retry_after: int, headers: Mapping[str, str] | None = None
+) -> Response:
+    """HubSpot's 429, exactly as it sends it (PROTOCOLS B6): ``errorType`` RATE_LIMIT,
+    the ``policyName`` that was hit, no ``category``; with ``Retry-After`` (seconds)."""
+    body = {
+        "status": "error",
+        "message": RATE_POLICIES[policy],
+        "errorType": "RATE_LIMIT",
+        "correlationId": str(uuid.uuid4()),
+        "policyName": policy,
+        "requestId": str(uuid.uuid4()),
+    }
+    return json_response(body, 429, {**(headers or {}), "Retry-After": str(retry_after)})

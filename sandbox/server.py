@@ -54,12 +54,15 @@ class SandboxServer:
             time.sleep(0.01)
         sockets = [s for server in self._server.servers for s in server.sockets]
         self.port = int(sockets[0].getsockname()[1])
+        self.sandbox.url = self.url
         return self
 
     def stop(self) -> None:
+        """Stop serving, and stop the sandbox's webhook deliveries."""
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.sandbox.close()
 
     def __enter__(self) -> SandboxServer:
         return self.start()
@@ -99,11 +102,18 @@ def bind(host: str = "127.0.0.1", port: int = 8787) -> socket.socket:
 
 def serve(sandbox: Sandbox, sock: socket.socket) -> None:
     """Serve on the bound ``sock`` in the foreground until interrupted
-    (``partnersync sandbox``)."""
+    (``partnersync sandbox``); the sandbox's webhook deliveries stop with it."""
+    host, port = sock.getsockname()[:2]
+    if host in ("0.0.0.0", "::"):  # noqa: S104 - naming the wildcard, not binding it
+        host = "127.0.0.1"
+    sandbox.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     config = uvicorn.Config(
         create_app(sandbox), log_level="warning", access_log=False, lifespan="off"
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sandbox.close()
 
 
 def run(
@@ -130,6 +140,12 @@ def run(
             gc.freeze()
         knobs = [f"faults {config.faults}"] if str(config.faults) else []
         knobs += [f"latency {config.latency_ms:g} ms"] if config.latency_ms else []
+        if config.search_lag_seconds:
+            knobs.append(f"search lag {config.search_lag_seconds:g} s")
+        if config.hubspot_webhook_url:
+            knobs.append(f"HubSpot webhooks to {config.hubspot_webhook_url}")
+        if config.salesforce_outbound_url:
+            knobs.append(f"Salesforce outbound messages to {config.salesforce_outbound_url}")
         announce(
             f"CRM sandbox on http://{host}:{sock.getsockname()[1]}: "
             f"{box.salesforce.count()} Salesforce opportunities, "

@@ -17,7 +17,10 @@ never see half a write. Refusals raise :class:`PortalError` with the status and 
 real API would answer. Ids are numeric strings from one counter shared by both object
 types, so an id names exactly one object. Only the HTTP API's writes go to the sandbox's
 write journal (the endpoint modules call :meth:`~HubSpotPortal.journal`), never the
-Python API's.
+Python API's. Changes to deals, through either, queue webhook events
+(:meth:`~HubSpotPortal.notify`; ``create_many``, the seeding path, does not); records
+seeded by ``create_many`` are in the search index at once, other writes only after
+``search_lag_seconds``.
 """
 
 from __future__ import annotations
@@ -37,10 +40,12 @@ from sandbox.hubspot.errors import (
     not_found,
     object_missing,
 )
+from sandbox.hubspot.lag import IndexLag
 from sandbox.hubspot.records import ObjectTable, Projection, Row, Written
 from sandbox.hubspot.schema import OBJECT_TYPES, ObjectSchema, PropertyDef, Source
 from sandbox.hubspot.search import SearchCache
 from sandbox.hubspot.values import to_ms
+from sandbox.webhooks.hubspot import ChangeSource
 
 if TYPE_CHECKING:
     from sandbox.core import Sandbox
@@ -73,6 +78,10 @@ class HubSpotPortal:
         self.lock = sandbox.lock
         now = self.now_ms()
         self._tables = {name: ObjectTable(schema) for name, schema in default_schemas(now).items()}
+        for table in self._tables.values():
+            table.lag = IndexLag(
+                lambda: sandbox.config.search_lag_seconds, lambda: sandbox.monotonic()
+            )
         #: Deal/company associations.
         self.links = AssociationStore()
         #: Sorted matches of recent searches.
@@ -142,12 +151,19 @@ class HubSpotPortal:
             )
 
     def insert(
-        self, table: ObjectTable, written: Written, stamps: Mapping[Source, int], now: int
+        self,
+        table: ObjectTable,
+        written: Written,
+        stamps: Mapping[Source, int],
+        now: int,
+        *,
+        lagged: bool = True,
     ) -> Row:
-        """A new record; ``createdate`` / ``hs_lastmodifieddate`` default to ``now``."""
+        """A new record; ``createdate`` / ``hs_lastmodifieddate`` default to ``now``.
+        Search sees it after the index lag unless ``lagged`` is False (seeding)."""
         created = stamps.get(Source.CREATED, now)
         updated = stamps.get(Source.UPDATED, max(now, created))
-        return table.insert(self.new_id(), written, created, max(updated, created))
+        return table.insert(self.new_id(), written, created, max(updated, created), lagged=lagged)
 
     def apply(
         self,
@@ -177,6 +193,31 @@ class HubSpotPortal:
             "hubspot", table.schema.name, str(row.id), dict(values), self.sandbox.now(), action
         )
         self.sandbox.journal.extend((event,))
+        self.notify(action, table, row, values, source="API")
+
+    def notify(
+        self,
+        action: WriteAction,
+        table: ObjectTable,
+        row: Row,
+        values: Mapping[str, Any],
+        *,
+        source: ChangeSource,
+    ) -> None:
+        """Queue the webhook events of a change to a deal (nothing without a webhook URL;
+        ``values``: the properties written, whose new values the events carry)."""
+        webhooks = self.sandbox.webhooks
+        if table.schema.name != "deals" or not webhooks.wanted("hubspot"):
+            return
+        names = [name for name in values if table.schema.get(name) is not None]
+        written = Projection(table, names).properties(row)[0] if action == "update" else {}
+        webhooks.hubspot_change(
+            action,
+            str(row.id),
+            {name: written.get(name) for name in names},
+            self.now_ms(),
+            source,
+        )
 
     def render(self, table: ObjectTable, row: Row, names: Iterable[str]) -> dict[str, Any]:
         """The wire object of a row with the given properties (plus the always-on three)."""
@@ -208,7 +249,9 @@ class HubSpotPortal:
             if updated_at is not None:
                 stamps[Source.UPDATED] = to_ms(updated_at)
             now = stamps.get(Source.CREATED, self.now_ms())
-            return str(self.insert(table, written, stamps, now).id)
+            row = self.insert(table, written, stamps, now)
+            self.notify("create", table, row, properties, source="CRM_UI")
+            return str(row.id)
 
     def create_many(self, object_type: str, rows: Iterable[Mapping[str, str | None]]) -> list[str]:
         """Create records in bulk (the seeder's fast path); their ids, in input order.
@@ -230,7 +273,7 @@ class HubSpotPortal:
                     raise error
                 if table.conflicts(written, None):
                     self.ensure_unique(table, written, None)
-                ids.append(str(self.insert(table, written, stamps, now).id))
+                ids.append(str(self.insert(table, written, stamps, now, lagged=False).id))
             for order in table.by_time.values():
                 order.warm()
             return ids
@@ -284,6 +327,7 @@ class HubSpotPortal:
             written, stamps = self.check(table, properties)
             self.ensure_unique(table, written, row.id)
             self.apply(table, row, written, stamps, by_user=by_user)
+            self.notify("update", table, row, properties, source="CRM_UI")
             return self.render(table, row, [p.name for p in table.schema])
 
     def archive(self, object_type: str, object_id: str) -> None:
@@ -298,6 +342,7 @@ class HubSpotPortal:
                 raise object_missing(str(object_id))
             if row.archived_at is None:
                 table.archive(row, self.now_ms())
+                self.notify("delete", table, row, {}, source="CRM_UI")
 
     def count(self, object_type: str = "deals", archived: bool = False) -> int:
         """How many live (or, with ``archived``, archived) records of a type exist."""

@@ -20,6 +20,7 @@ from typing import Any
 
 from sandbox.hubspot.errors import PropertyIssue
 from sandbox.hubspot.indexes import TimeIndex
+from sandbox.hubspot.lag import IndexLag
 from sandbox.hubspot.schema import (
     ALWAYS,
     UPDATED_BY,
@@ -193,6 +194,8 @@ class ObjectTable:
         self._uniques: list[PropertyDef] = []
         self._updated_by = -1  # the slot of hs_updated_by_user_id, if the type has it
         self._plans_version = -1
+        #: What the search index has not caught up with (set by the portal).
+        self.lag: IndexLag | None = None
 
     @property
     def version(self) -> tuple[int, int]:
@@ -311,8 +314,11 @@ class ObjectTable:
                     found.append((prop, value, holder))
         return found
 
-    def insert(self, row_id: int, written: Written, created: int, updated: int) -> Row:
-        """A new live row (the caller checked ``written`` and its unique values)."""
+    def insert(
+        self, row_id: int, written: Written, created: int, updated: int, *, lagged: bool = True
+    ) -> Row:
+        """A new live row (the caller checked ``written`` and its unique values); search
+        sees it only after the index lag unless ``lagged`` is False (seeding)."""
         self._sync()
         values: list[Any] = [None] * self.schema.slots
         for prop, value in written:
@@ -327,6 +333,8 @@ class ObjectTable:
         for index in self.by_time.values():
             index.add(row)
         self._writes += 1
+        if lagged and self.lag is not None:
+            self.lag.written(row, created=True)
         return row
 
     def apply(
@@ -342,6 +350,8 @@ class ObjectTable:
         ``hs_updated_by_user_id`` to ``updated_by`` (None: an API write, which blanks it)."""
         self._sync()
         self._refresh()
+        if self.lag is not None:
+            self.lag.written(row)
         modified = self.by_time[Source.UPDATED]
         modified.remove(row)
         if created is not None and created != row.created:
@@ -363,6 +373,8 @@ class ObjectTable:
     def archive(self, row: Row, when: int) -> None:
         """Archive a live row: it leaves listings, searches and unique indexes."""
         self._sync()
+        if self.lag is not None:
+            self.lag.written(row)
         for index in self.by_time.values():
             index.remove(row)
         row.archived_at = when

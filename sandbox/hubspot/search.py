@@ -15,6 +15,10 @@
 
 The sorted match list of a query is computed once and cached per table version, so paging
 through 10,000 results of a 100k-record table costs one scan and sort, then slices.
+
+Search is the one read that lags behind writes (``search_lag_seconds``, see :mod:`.lag`):
+while some record was written within the lag, matches are computed over the records as
+the index shows them, with a scan and no cache.
 """
 
 from __future__ import annotations
@@ -317,6 +321,20 @@ def _matches(
     return matches
 
 
+def _lagged_matches(
+    table: ObjectTable, shown: dict[int, Row | None], groups: Any, sorts_raw: Any, query: Any
+) -> list[Row]:
+    """The sorted matches among the records as the lagging index shows them (a full scan,
+    not cached: what the index shows changes by the second)."""
+    where = _where(table, groups, query)
+    sorts = _sorts(table, sorts_raw)
+    assert table.lag is not None
+    rows = table.lag.rows(table.rows, shown, table.schema.slots)
+    matches = [r for r in rows if r.archived_at is None and (where is None or where(r))]
+    _order(table, matches, sorts)
+    return matches
+
+
 def _int(raw: Any, name: str, default: int) -> int:
     if raw is None or raw == "":
         return default
@@ -347,17 +365,22 @@ def search(portal: HubSpotPortal, object_type: str, body: Any) -> dict[str, Any]
             ],
         )
     groups, sorts_raw, query = body.get("filterGroups"), body.get("sorts"), body.get("query")
-    key = (
-        table.schema.name,
-        table.version,
-        orjson.dumps([groups, sorts_raw, query], option=orjson.OPT_SORT_KEYS),
-    )
-    matches = portal.searches.get(key)
-    if matches is None:
-        where = _where(table, groups, query)
-        sorts = _sorts(table, sorts_raw)
-        matches = _matches(table, where, _candidates(table, groups, query, sorts), sorts)
-        portal.searches.put(key, matches)
+    shown = table.lag.view() if table.lag is not None else None
+    if shown is not None:
+        matches = _lagged_matches(table, shown, groups, sorts_raw, query)
+    else:
+        key = (
+            table.schema.name,
+            table.version,
+            orjson.dumps([groups, sorts_raw, query], option=orjson.OPT_SORT_KEYS),
+        )
+        cached = portal.searches.get(key)
+        if cached is None:
+            where = _where(table, groups, query)
+            sorts = _sorts(table, sorts_raw)
+            cached = _matches(table, where, _candidates(table, groups, query, sorts), sorts)
+            portal.searches.put(key, cached)
+        matches = cached
     names = body.get("properties") or list(table.schema.defaults)
     if not isinstance(names, list):
         raise _problem("'properties' must be an array of property names.")

@@ -13,6 +13,10 @@ how tests provoke those answers. API writes go through :meth:`SalesforceOrg.batc
 Every write keeps ``LastModifiedDate`` and ``SystemModstamp`` (UTC, milliseconds) and the
 derived fields (IsClosed, IsWon, ...); deletes are soft, to the recycle bin, so queryAll
 and ``deleted/`` still see them. Each method holds the sandbox lock.
+
+Creates and updates of Opportunities (API writes, :meth:`~SalesforceOrg.insert` and
+:meth:`~SalesforceOrg.update`; not :meth:`~SalesforceOrg.insert_many`, the seeding path)
+queue an Outbound Message when ``salesforce_outbound_url`` is set (:meth:`notify`).
 """
 
 from __future__ import annotations
@@ -114,7 +118,11 @@ class SalesforceOrg:
         spreads them over two years); when missing, CreatedDate is now, LastModifiedDate
         the created instant and SystemModstamp the last-modified one.
         """
-        return self.insert_many(sobject, (fields,))[0]
+        with self.sandbox.lock:
+            record_id = self.insert_many(sobject, (fields,))[0]
+            table = self._table(sobject)
+            self.notify(table, self._row(table, record_id))
+            return record_id
 
     def insert_many(self, sobject: str, rows: Iterable[Mapping[str, Any]]) -> list[str]:
         """Create many records at once; returns their ids in order (seeding: about 100,000
@@ -142,6 +150,7 @@ class SalesforceOrg:
             values, given = table.python_values(fields)
             table.change(row, values)
             table.touch(row, millis(self.sandbox.now()), given)
+            self.notify(table, row)
 
     def delete(self, sobject: str, record_id: str) -> None:
         """Soft-delete a record (to the recycle bin: IsDeleted, timestamps now); a record
@@ -152,6 +161,13 @@ class SalesforceOrg:
             if not row[table.IS_DELETED]:
                 table.change(row, {table.IS_DELETED: True})
                 table.touch(row, millis(self.sandbox.now()))
+
+    def notify(self, table: Table, row: Row) -> None:
+        """Queue the Outbound Message of an Opportunity created or updated (nothing
+        without an outbound URL, nor for other objects: the action is on Opportunity)."""
+        webhooks = self.sandbox.webhooks
+        if table.obj.name == "Opportunity" and webhooks.wanted("salesforce"):
+            webhooks.salesforce_change(table.obj.name, table.as_dict(row))
 
     # --- API writes ----------------------------------------------------------------------
 

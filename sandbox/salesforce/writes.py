@@ -5,9 +5,9 @@ checks everything (field names, writability, types, required fields, references,
 uniqueness, record state) and draws the injected ``lock`` fault, raising
 :class:`~.errors.RecordError`; nothing is written until :meth:`WriteBatch.commit`, so an
 ``allOrNone`` collection that fails anywhere writes nothing. The commit stamps each record
-with the integration user as ``LastModifiedById`` and adds one event per write to the
-sandbox's write journal. The caller holds the sandbox lock from the first plan to the
-commit.
+with the integration user as ``LastModifiedById``, adds one event per write to the
+sandbox's write journal and queues the Outbound Messages of created and updated records.
+The caller holds the sandbox lock from the first plan to the commit.
 """
 
 from __future__ import annotations
@@ -156,6 +156,9 @@ class WriteBatch:
             WriteEvent("salesforce", p.table.obj.name, p.record_id, p.sent, now, p.action)
             for p in self.planned
         )
+        for planned in self.planned:
+            if not planned.delete:
+                self.org.notify(planned.table, planned.row)
 
     # --- checks --------------------------------------------------------------------------
 
