@@ -99,13 +99,15 @@ class Stage:
             "queue": [f'broker = "{REDIS_URL}"'],
             "salesforce": [f'instance_url = "{self.url}"',
                            f'mapping = "{REPO / "mappings" / "salesforce.toml"}"'],
-            "hubspot": [f'base_url = "{self.url}"',
+            # The sandbox serves without a rate limit: the gate's burst is not the subject.
+            "hubspot": [f'base_url = "{self.url}"', "burst_per_10s = 10000",
                         f'mapping = "{REPO / "mappings" / "hubspot.toml"}"'],
             "sync": [],
         }  # fmt: skip
         for key, value in settings.items():
             section, _, name = key.partition("__")
-            sections.setdefault(section, []).append(f"{name} = {value}")
+            kept = [line for line in sections.get(section, []) if not line.startswith(f"{name} =")]
+            sections[section] = [*kept, f"{name} = {value}"]
         text = "".join(f"[{name}]\n" + "".join(f"{line}\n" for line in lines)
                        for name, lines in sections.items())  # fmt: skip
         (self.folder / "settings.toml").write_text(text, encoding="utf-8")
@@ -217,6 +219,77 @@ def by_workers(args: argparse.Namespace, names: list[str], accounts: Accounts,
         client.flushdb()
 
 
+def reaction(args: argparse.Namespace, names: list[str], accounts: Accounts) -> None:
+    """A won partner deal's amount changed in HubSpot: seconds until the CRM shows the new
+    commission, with webhooks (a pull at once) and with polling only."""
+    print(f"reaction: a won HubSpot deal's amount changed, until the CRM shows its new "
+          f"commission (sandbox at {args.latency_ms:g} ms a call, {args.deals:,} deals per "
+          f"CRM, partnersync run embedded on PostgreSQL):")  # fmt: skip
+    for label, webhooks, interval, lag in (
+        ("webhooks", True, 3600, 0),
+        (f"polling every {args.poll_seconds} s", False, args.poll_seconds, 0),
+        ("webhooks, search index 3 s behind", True, 3600, 3),
+    ):
+        seconds = _react(args, names, accounts, webhooks=webhooks, interval=interval, lag=lag)
+        cuts = sorted(seconds)
+        print(f"  {label + ':':38} median {cuts[len(cuts) // 2]:5.2f} s, worst {cuts[-1]:5.2f} s "
+              f"({len(cuts)} changes)")  # fmt: skip
+
+
+def _react(args: argparse.Namespace, names: list[str], accounts: Accounts, *, webhooks: bool,
+           interval: int, lag: int) -> list[float]:  # fmt: skip
+    from sqlalchemy import select
+
+    from sync.mapping import load_mapping
+    from sync.store import CoSellDirection, Opportunity
+
+    port = free_port()
+    hook = f"--hubspot-webhook-url http://127.0.0.1:{port}/v1/webhooks/hubspot " if webhooks else ""
+    stage = Stage(args, names, accounts, sandbox=f"{hook}--search-lag-seconds {lag}",
+                  queue__broker='"memory"', sync__interval_seconds=str(interval),
+                  hubspot__client_secret='"sandbox"', api__port=str(port))  # fmt: skip
+    daemon = subprocess.Popen(cli("run"), env=stage.env, cwd=stage.folder,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)  # fmt: skip
+    field = load_mapping(REPO / "mappings" / "hubspot.toml").outbound_for("commission.accrued")
+    assert field is not None
+    out: list[float] = []
+    try:
+        since = time.time()
+        wait(lambda: settled(stage.factory, since), 600)
+        with stage.factory() as session:
+            deals = session.scalars(
+                select(Opportunity.crm_id).where(
+                    Opportunity.crm == "hubspot", Opportunity.is_won.is_(True),
+                    Opportunity.partner_id.is_not(None), Opportunity.currency == "USD",
+                    Opportunity.direction == CoSellDirection.PARTNER_SOURCED_DIRECT_SOLD,
+                    Opportunity.amount.between(2_000, 40_000))
+                .order_by(Opportunity.id).limit(args.changes)
+            ).all()  # fmt: skip
+        http = httpx.Client(base_url=stage.url, headers={"Authorization": "Bearer sandbox"},
+                            timeout=30)  # fmt: skip
+        for deal in deals:
+            path = f"/crm/v3/objects/deals/{deal}"
+            shown = http.get(path, params={"properties": f"amount,{field.crm_field}"}).json()
+            before = shown["properties"].get(field.crm_field)
+            amount = int(float(shown["properties"]["amount"])) + 1_000
+            began = time.perf_counter()
+            http.patch(path, json={"properties": {"amount": str(amount)}}).raise_for_status()
+            deadline = began + 120
+            while time.perf_counter() < deadline:
+                now = http.get(path, params={"properties": field.crm_field}).json()
+                if now["properties"].get(field.crm_field) not in (None, before):
+                    out.append(time.perf_counter() - began)
+                    break
+                time.sleep(0.02)
+            time.sleep(0.5)
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.wait(60)
+        stage.close()
+    return out
+
+
 def partner_accounts(deals: int) -> Accounts:
     """The partner accounts of the seeded sandbox (the seed is deterministic)."""
     box = Sandbox()
@@ -231,10 +304,14 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--skip-reaction", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--changes", type=int, default=7, help="CRM changes timed")
+    parser.add_argument("--poll-seconds", type=int, default=10)
     args = parser.parse_args()
     names: list[str] = []
     accounts = partner_accounts(args.deals)
     try:
+        if not args.skip_reaction:
+            reaction(args, names, accounts)
         if not args.skip_throughput:
             throughput(args, names, accounts)
     finally:

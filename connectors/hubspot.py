@@ -64,7 +64,7 @@ from connectors.hubspot_wire import (
     translate,
     upserted_results,
 )
-from connectors.retry import CountedCalls, RetryPolicy, call_with_retries
+from connectors.retry import CallGate, CountedCalls, RetryPolicy, call_with_retries, no_gate
 from connectors.wire import parse_instant
 
 __all__ = ["HubSpotConfig", "HubSpotConnector", "translate"]
@@ -97,6 +97,8 @@ class HubSpotConfig:
     lookback: timedelta = timedelta(seconds=10)
     timeout_seconds: float = 60.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: Limits shared with other workers (burst, search rate), waited for before each call.
+    gate: CallGate = field(default=no_gate, compare=False)
 
 
 class _Apis:
@@ -136,6 +138,7 @@ class HubSpotConnector(CountedCalls):
         self._token = config.access_token
         self._calls = 0
         self.retries = 0
+        self.gate = config.gate
         self._client: HubSpot | None = None
         self._client_lock = threading.Lock()
         self._companies = Companies(self._raw)
@@ -152,11 +155,11 @@ class HubSpotConnector(CountedCalls):
                 self._client = cast(HubSpot, _Apis(client))
             return self._client
 
-    def _call(self, fn: Callable[[HubSpot], Any]) -> Any:
+    def _call(self, fn: Callable[[HubSpot], Any], kind: str = "call") -> Any:
         """One API call with retries; errors translated; an expired token refreshed once."""
 
         def attempt() -> Any:
-            return self._retried(self.config.retry, lambda: fn(self.client), translate)
+            return self._retried(self.config.retry, lambda: fn(self.client), translate, kind)
 
         try:
             return attempt()
@@ -194,9 +197,9 @@ class HubSpotConnector(CountedCalls):
         self._token = answer.access_token
         self._client = None
 
-    def _raw(self, fn: Callable[[HubSpot], Any]) -> dict[str, Any]:
+    def _raw(self, fn: Callable[[HubSpot], Any], kind: str = "call") -> dict[str, Any]:
         """Call with ``_preload_content=False`` and parse the JSON body ourselves."""
-        response = self._call(fn)
+        response = self._call(fn, kind)
         data = orjson.loads(response.data) if response.data else {}
         if not isinstance(data, dict):
             raise Transient("HubSpot answered with a malformed body", crm=CRM)
@@ -325,7 +328,7 @@ class HubSpotConnector(CountedCalls):
                     _request_timeout=self.config.timeout_seconds,
                 )
 
-            page = self._raw(call)
+            page = self._raw(call, "search")
             results = [r for r in page.get("results") or [] if r.get("id") not in seen_at_since]
             companies = (
                 self._companies.of_deals([r["id"] for r in results]) if company_props else {}

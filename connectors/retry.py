@@ -11,15 +11,23 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
 from connectors.errors import RateLimited, Transient
 
-__all__ = ["CountedCalls", "RetryPolicy", "call_with_retries", "is_retryable"]
+__all__ = [
+    "CallGate",
+    "CountedCalls",
+    "RetryPolicy",
+    "call_with_retries",
+    "is_retryable",
+    "no_gate",
+]
 
 T = TypeVar("T")
 _COUNT_LOCK = threading.Lock()
@@ -72,6 +80,19 @@ def call_with_retries(
     return retrying(call)
 
 
+class CallGate(Protocol):
+    """Where a call waits for limits shared beyond this connector (every worker of a
+    daemon together): given the CRM and the kind of call (``call``, ``search``), a
+    context manager held for the call's length."""
+
+    def __call__(self, crm: str, kind: str) -> AbstractContextManager[None]: ...
+
+
+def no_gate(crm: str, kind: str) -> AbstractContextManager[None]:
+    """No shared limit: the connector's own retries on 429 are all."""
+    return nullcontext()
+
+
 class CountedCalls:
     """Call counting and translated, retried calls: what every adapter does around a call.
 
@@ -80,6 +101,9 @@ class CountedCalls:
 
     _calls: int
     retries: int
+    crm: str
+    #: Waits, before each call, for the limits every worker shares (see :class:`CallGate`).
+    gate: CallGate = staticmethod(no_gate)
 
     @property
     def calls(self) -> int:
@@ -94,14 +118,17 @@ class CountedCalls:
         policy: RetryPolicy,
         call: Callable[[], T],
         translate: Callable[[Exception], BaseException],
+        kind: str = "call",
     ) -> T:
-        """``call`` counted, its errors translated, retried per ``policy``."""
+        """``call`` counted, its errors translated, retried per ``policy``; each attempt
+        waits at the gate first (``kind``: ``call``, or ``search`` for a search)."""
 
         def attempt() -> T:
             with _COUNT_LOCK:  # writers may call from several threads
                 self._calls += 1
             try:
-                return call()
+                with self.gate(self.crm, kind):
+                    return call()
             except Exception as exc:
                 raise translate(exc) from exc
 

@@ -43,7 +43,7 @@ from connectors.errors import (
     AuthExpired,
     ConfigurationError,
 )
-from connectors.retry import CountedCalls, RetryPolicy, call_with_retries
+from connectors.retry import CallGate, CountedCalls, RetryPolicy, call_with_retries, no_gate
 from connectors.salesforce_wire import (
     COLLECTION_LIMIT,
     CRM,
@@ -81,6 +81,8 @@ class SalesforceConfig:
     page_size: int = 2000
     timeout_seconds: float = 120.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: Limits shared with other workers (concurrent requests), waited for before each call.
+    gate: CallGate = field(default=no_gate, compare=False)
 
 
 class _Client(Salesforce):
@@ -105,6 +107,7 @@ class SalesforceConnector(CountedCalls):
         self.endpoint = config.instance_url
         self._calls = 0
         self.retries = 0
+        self.gate = config.gate
         self._client: Salesforce | None = None
         self._login_lock = threading.Lock()
         self._describe_cache: dict[str, dict[str, FieldInfo]] = {}

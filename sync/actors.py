@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import dramatiq
+import dramatiq.middleware
+import structlog
 from dramatiq.brokers.stub import StubBroker
 
 from connectors.errors import QuotaExhausted, RateLimited
@@ -43,11 +45,15 @@ TIME_LIMIT_MS = 6 * 3600 * 1000
 def make_broker(settings: Settings) -> dramatiq.Broker:
     """The broker ``[queue] broker`` names: in-process (``memory``) or Redis."""
     url = settings.queue.broker
+    broker: dramatiq.Broker
     if url == "memory":
-        return StubBroker()
-    from dramatiq.brokers.redis import RedisBroker
+        broker = StubBroker()
+    else:
+        from dramatiq.brokers.redis import RedisBroker
 
-    return RedisBroker(url=url)  # type: ignore[no-untyped-call]
+        broker = RedisBroker(url=url)  # type: ignore[no-untyped-call]
+    broker.add_middleware(dramatiq.middleware.CurrentMessage())  # its id in the log lines
+    return broker
 
 
 @dataclass
@@ -89,16 +95,25 @@ def declare(broker: dramatiq.Broker, daemon: Callable[[], Daemon]) -> Actors:
 
 def _body(job: str, daemon: Callable[[], Daemon]) -> Callable[..., None]:
     def body(*args: str) -> None:
-        try:
-            getattr(daemon(), job)(*args)
-        except (RateLimited, QuotaExhausted) as exc:
-            delay = max(1, round(exc.retry_after * 1000))
-            log.warning("job.rate_limited", job=job, args=list(args), retry_in_ms=delay)
-            raise dramatiq.Retry(str(exc), delay=delay) from exc
+        message = dramatiq.middleware.CurrentMessage.get_current_message()
+        bound = {"job": ":".join((job, *args)), "crm": args[0] if args else None,
+                 "message_id": message.message_id if message else None}  # fmt: skip
+        with structlog.contextvars.bound_contextvars(**bound):
+            _run(job, args, daemon)
 
     body.__name__ = job
     body.__qualname__ = job
     return body
+
+
+def _run(job: str, args: tuple[str, ...], daemon: Callable[[], Daemon]) -> None:
+    """One job, every log line of it bound to the job, its CRM and its message."""
+    try:
+        getattr(daemon(), job)(*args)
+    except (RateLimited, QuotaExhausted) as exc:
+        delay = max(1, round(exc.retry_after * 1000))
+        log.warning("job.rate_limited", retry_in_ms=delay)
+        raise dramatiq.Retry(str(exc), delay=delay) from exc
 
 
 class _Lazy:

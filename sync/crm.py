@@ -11,6 +11,7 @@ from connectors.base import CrmConnector
 from connectors.hubspot import HubSpotConfig, HubSpotConnector
 from connectors.salesforce import SalesforceConfig, SalesforceConnector
 from sync.mapping import CompiledMapping, load_mapping
+from sync.ratelimits import shared_limits
 from sync.settings import ConfigError, Settings
 
 __all__ = ["CRM_CHOICES", "CrmLink", "links"]
@@ -47,6 +48,7 @@ def _salesforce(settings: Settings, mapping: CompiledMapping) -> SalesforceConne
             domain=sf.domain,
             object_name=mapping.object,
             lookback=timedelta(seconds=settings.sync.lookback_seconds),
+            gate=shared_limits(settings),
         )
     )
 
@@ -62,6 +64,7 @@ def _hubspot(settings: Settings, mapping: CompiledMapping) -> HubSpotConnector:
             client_secret=_secret(hs.client_secret),
             refresh_token=_secret(hs.refresh_token),
             lookback=timedelta(seconds=settings.sync.lookback_seconds),
+            gate=shared_limits(settings),
         )
     )
 

@@ -86,7 +86,9 @@ class Daemon:
         self.stopping = stopping
         self.cycle = Cycle(settings, factory, configured=configured)
         lease = timedelta(seconds=settings.queue.lease_seconds)
-        self.jobs = jobs or Jobs(factory, clock=clock, lease=lease)
+        # A trigger whose message has not started within a lease is sent again: the queue
+        # lost it (a flushed Redis) or a dead worker held it; a spare one costs nothing.
+        self.jobs = jobs or Jobs(factory, clock=clock, lease=lease, stale=lease)
 
     @property
     def crms(self) -> list[str]:
@@ -205,6 +207,9 @@ class Daemon:
 
     def _run(self, name: str, work: Callable[[], dict[str, Any]]) -> JobRun:
         outcome = self.jobs.run(name, work, stopping=self.stopping, refused=NOT_RETRIED)
+        if outcome.waiting and not self.stopping():
+            job, *args = name.split(":")
+            self.trigger(job, *args)  # back to the queue, for any worker
         if outcome.ran:
             log.info("job.done", job=name, runs=outcome.runs, **_counts(outcome.report))
         else:

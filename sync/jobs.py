@@ -97,6 +97,9 @@ class JobRun:
     runs: int = 0
     report: dict[str, Any] | None = None
     interrupted: bool = False
+    #: A trigger still waits (the run stopped after its rounds, or the process is
+    #: stopping): the caller asks for a message for it.
+    waiting: bool = False
 
 
 class Jobs:
@@ -163,10 +166,12 @@ class Jobs:
         holder: str | None = None,
         stopping: Callable[[], bool] = lambda: False,
         refused: tuple[type[BaseException], ...] = (),
+        rounds: int = 3,
     ) -> JobRun:
-        """Run ``work`` under ``name``'s lease, again while triggers arrived meanwhile
-        (until ``stopping()``); its report is kept as the job's last. When another worker
-        holds the job, the trigger is left waiting for that run and nothing runs here.
+        """Run ``work`` under ``name``'s lease, again while triggers arrived meanwhile (up to
+        ``rounds`` times in all, until ``stopping()``); its report is kept as the job's
+        last. When another worker holds the job, the trigger is left waiting for that run
+        and nothing runs here.
 
         An exception from ``work`` is recorded (``refused`` for one of ``refused``, the
         errors no retry can mend; ``error`` otherwise), the lease is released and the
@@ -195,7 +200,13 @@ class Jobs:
                 outcome.runs += 1
                 outcome.report = report
                 self._finish(name, me, started, "ok", report, None)
-                if self._release(name, me) or stopping():
+                if self._release(name, me):
+                    break
+                if stopping() or outcome.runs >= rounds:
+                    # A trigger waits: after ``rounds`` in a row the job is handed back to
+                    # the queue (the caller sends it), so a job triggered faster than it
+                    # runs moves between workers instead of holding one for ever.
+                    outcome.waiting = True
                     break
                 self._restart(name, me)
         finally:

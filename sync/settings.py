@@ -85,7 +85,8 @@ class QueueSettings(_Section):
 
     broker: str = "memory"
     threads: int = Field(default=4, ge=1, le=32)
-    #: How long a job's lock outlives a worker that stopped renewing it (killed, frozen).
+    #: How long a job's lock outlives a worker that stopped renewing it (killed, frozen),
+    #: and how long a trigger's message may wait unstarted before it is sent again.
     lease_seconds: int = Field(default=60, ge=3, le=3600)
 
     @field_validator("broker")
@@ -114,6 +115,9 @@ class SalesforceSettings(_Section):
     mapping: Path = Path("mappings/salesforce.toml")
     #: Pulls pause once this share of the org's daily API allocation is used.
     daily_budget_percent: int = Field(default=80, ge=1, le=100)
+    #: Calls in flight at once, across every worker (Salesforce refuses more than 25
+    #: concurrent long-running requests).
+    concurrent_requests: int = Field(default=25, ge=1, le=1000)
     #: The org whose Outbound Messages are accepted (15 or 18 characters; "": none are).
     organization_id: str = Field(default="", pattern=r"^([A-Za-z0-9]{15}|[A-Za-z0-9]{18})?$")
 
@@ -147,6 +151,11 @@ class HubSpotSettings(_Section):
     client_secret: SecretStr | None = None
     refresh_token: SecretStr | None = None
     mapping: Path = Path("mappings/hubspot.toml")
+    #: Calls per 10 seconds across every worker (the app's burst limit: 100 for private
+    #: apps, 190 on Professional and Enterprise, 250 with the API limit increase).
+    burst_per_10s: int = Field(default=100, ge=1, le=10_000)
+    #: Search requests a second across every worker (HubSpot allows about 5).
+    search_per_second: int = Field(default=5, ge=1, le=100)
 
     @field_validator("base_url")
     @classmethod

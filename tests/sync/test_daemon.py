@@ -361,3 +361,34 @@ def test_salesforce_pulls_pause_at_the_daily_budget_and_resume_once_it_frees_up(
     resumed = daemon.pull("salesforce")
     assert (resumed.ran, resumed.interrupted) == (True, False)
     assert job(store, "pull:salesforce").outcome == "ok"  # type: ignore[union-attr]
+
+
+def test_a_jobs_log_lines_name_the_job_its_crm_and_its_message(
+    sandbox: Sandbox, sandbox_server: SandboxServer, store: sessionmaker[Session]
+) -> None:
+    """JSON lines, each bound to the job, the CRM and the queue message it came from."""
+    import io
+    import json
+
+    from sync.actors import make_broker
+    from sync.log import configure_logging
+
+    _, mapping, seed = LINKS["hubspot"]
+    seed(sandbox, 5)
+    lines = io.StringIO()
+    configure_logging("info", json=True, stream=lines)
+    try:
+        broker = make_broker(Settings())
+        actors, daemon = make_daemon(broker, store, [CrmLink(hubspot(sandbox_server), mapping)])
+        with in_process(actors, threads=1):
+            daemon.trigger("pull", "hubspot")
+            broker.join("partnersync", timeout=10_000)
+    finally:
+        configure_logging("warning")
+        broker.close()
+    events = [json.loads(line) for line in lines.getvalue().splitlines()]
+    pulled = [e for e in events if e["event"] in ("pull.done", "job.done") and
+              e.get("job") == "pull:hubspot"]  # fmt: skip
+    assert [e["event"] for e in pulled] == ["pull.done", "job.done"]
+    assert {e["crm"] for e in pulled} == {"hubspot"}
+    assert all(e["message_id"] for e in pulled)

@@ -234,9 +234,26 @@ def test_a_stopping_worker_does_not_start_another_round(store: sessionmaker[Sess
         jobs.request("pull:hubspot")  # always a trigger waiting
         return {}
 
-    outcome = jobs.run("pull:hubspot", work, stopping=lambda: len(rounds) >= 3)
-    assert outcome.runs == 3
+    outcome = jobs.run("pull:hubspot", work, stopping=lambda: len(rounds) >= 2)
+    assert (outcome.runs, outcome.waiting) == (2, True)
     assert row(store, "pull:hubspot").holder is None
+
+
+def test_a_job_triggered_faster_than_it_runs_goes_back_to_the_queue(
+    store: sessionmaker[Session],
+) -> None:
+    """After ``rounds`` runs in a row with a trigger waiting, the lease is released and
+    the waiting trigger gets a message (any worker may take it)."""
+    jobs = Jobs(store)
+
+    def work() -> dict[str, Any]:
+        jobs.request("pull:hubspot")  # always a trigger waiting
+        return {}
+
+    outcome = jobs.run("pull:hubspot", work, rounds=3)
+    assert (outcome.runs, outcome.waiting) == (3, True)
+    assert row(store, "pull:hubspot").holder is None
+    assert jobs.request("pull:hubspot") is True  # its message is sent now
 
 
 def test_one_scheduler_claims_each_period(store: sessionmaker[Session]) -> None:
