@@ -241,7 +241,7 @@ def _react(args: argparse.Namespace, names: list[str], accounts: Accounts, *, we
     from sqlalchemy import select
 
     from sync.mapping import load_mapping
-    from sync.store import CoSellDirection, Opportunity
+    from sync.store import CoSellDirection, LedgerEntry, Opportunity
 
     port = free_port()
     hook = f"--hubspot-webhook-url http://127.0.0.1:{port}/v1/webhooks/hubspot " if webhooks else ""
@@ -257,9 +257,14 @@ def _react(args: argparse.Namespace, names: list[str], accounts: Accounts, *, we
     try:
         since = time.time()
         wait(lambda: settled(stage.factory, since), 600)
+        # Steady state: the first cycle's own write-backs fall out of the incremental
+        # search's lookback, so a pull reads what changed since, not that cycle's echoes.
+        time.sleep(stage.settings().sync.lookback_seconds + 1)
         with stage.factory() as session:
+            accrued = select(LedgerEntry.opportunity_id)  # a rule applies: a change moves it
             deals = session.scalars(
                 select(Opportunity.crm_id).where(
+                    Opportunity.id.in_(accrued),
                     Opportunity.crm == "hubspot", Opportunity.is_won.is_(True),
                     Opportunity.partner_id.is_not(None), Opportunity.currency == "USD",
                     Opportunity.direction == CoSellDirection.PARTNER_SOURCED_DIRECT_SOLD,

@@ -20,6 +20,7 @@ __all__ = [
     "DeletedRecord",
     "FieldInfo",
     "FieldKind",
+    "ReadsById",
     "RecordCreate",
     "RecordPage",
     "RecordUpdate",
@@ -166,6 +167,16 @@ class WriteResult:
     @property
     def ok(self) -> bool:
         return self.outcome is WriteOutcome.OK
+
+
+@runtime_checkable
+class ReadsById(Protocol):
+    """A connector that can read records by id as they are now, where its incremental
+    read may lag (HubSpot's search index): a webhook's ids are read at once."""
+
+    def read_ids(self, crm_ids: Sequence[str], fields: Sequence[str]) -> RecordPage:
+        """The records with these ids that exist, in one page without a watermark."""
+        ...
 
 
 @runtime_checkable

@@ -28,6 +28,7 @@ import orjson
 from hubspot import HubSpot
 from hubspot.crm.deals import (
     BatchInputSimplePublicObjectBatchInput,
+    BatchReadInputSimplePublicObjectId,
     Filter,
     FilterGroup,
     PublicObjectSearchRequest,
@@ -355,6 +356,36 @@ class HubSpotConnector(CountedCalls):
                 since = last.modified_at
                 seen_at_since = {r.id for r in records if r.modified_at == since}
                 after = 0
+
+    def read_ids(self, crm_ids: Sequence[str], fields: Sequence[str]) -> RecordPage:
+        """The deals with these ids as they are now (batch reads of 100: never behind
+        writes as the search index is); ids HubSpot no longer has are left out (the
+        archived listing tells those). The page moves no watermark."""
+        props = [f for f in fields if not f.startswith(COMPANY_PREFIX)]
+        company_props = [f[len(COMPANY_PREFIX) :] for f in fields if f.startswith(COMPANY_PREFIX)]
+        props = list(dict.fromkeys([*props, MODIFIED]))
+        wanted = list(dict.fromkeys(crm_ids))
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(wanted), BATCH_LIMIT):
+            body = BatchReadInputSimplePublicObjectId(
+                inputs=[{"id": crm_id} for crm_id in wanted[start : start + BATCH_LIMIT]],
+                properties=props,
+            )
+
+            def call(hs: HubSpot, body: Any = body) -> Any:
+                return hs.crm.deals.batch_api.read(
+                    body,
+                    archived=False,
+                    _preload_content=False,
+                    _request_timeout=self.config.timeout_seconds,
+                )
+
+            results.extend(self._raw(call).get("results") or [])
+        companies = self._companies.of_deals([r["id"] for r in results]) if company_props else {}
+        # Oldest first, as a search returns them; a record without a time keeps now's.
+        records = self._records(results, companies, company_props, datetime.now(UTC))
+        ordered = tuple(sorted(records, key=lambda r: (r.modified_at, r.id)))
+        return RecordPage(records=ordered, watermark=None)
 
     def _records(
         self,

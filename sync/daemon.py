@@ -164,6 +164,20 @@ class Daemon:
         used, limit = (report or {}).get("quota_used"), (report or {}).get("quota_limit")
         return (used, limit) if isinstance(used, int) and isinstance(limit, int) else None
 
+    def changed(self, crm: str, crm_ids: Sequence[str]) -> bool:
+        """Records the CRM says changed (a webhook): a pull triggered, which reads them by
+        id first where the CRM's incremental read may lag (HubSpot's search index). True
+        when a message was sent (False: folded into a waiting pull)."""
+        from connectors.base import ReadsById
+        from sync.mirror.pull import note_hints
+        from sync.store import Crm
+
+        reads_by_id = any(isinstance(link.connector, ReadsById) for link in self.cycle
+                          if link.connector.crm == crm)  # fmt: skip
+        if crm_ids and reads_by_id:
+            note_hints(self.factory, Crm(crm), crm_ids, self.clock())
+        return self.trigger("pull", crm)
+
     def deleted(self, crm: str, crm_ids: Sequence[str]) -> list[str]:
         """Records the CRM says were deleted (a webhook): marked deleted now, without
         waiting for the deletes listing, and a push triggered for what that changes."""

@@ -65,6 +65,8 @@ class Hooks(Protocol):
 
     def deleted(self, crm: str, crm_ids: list[str]) -> list[str]: ...
 
+    def changed(self, crm: str, crm_ids: list[str]) -> bool: ...
+
 
 def hubspot_signature(secret: str, method: str, uri: str, body: bytes, timestamp: str) -> str:
     """HubSpot's v3 signature of a request."""
@@ -214,8 +216,12 @@ def install(app: FastAPI, settings: Settings, factory: sessionmaker[Session],
         deleted = sorted({str(e.get("objectId")) for e in events
                           if (e.get("subscriptionType") or e.get("eventType")) == "deal.deletion"
                           and e.get("objectId") is not None})  # fmt: skip
+        changed = sorted({str(e.get("objectId")) for e in events
+                          if e.get("objectId") is not None} - set(deleted))  # fmt: skip
         marked = await run_in_threadpool(daemon.deleted, "hubspot", deleted) if deleted else []
-        sent = await run_in_threadpool(daemon.trigger, "pull", "hubspot")
+        # Each changed deal is read by id at the start of the pull: the search index may
+        # not show the change for seconds yet.
+        sent = await run_in_threadpool(daemon.changed, "hubspot", changed)
         log.info("webhook.hubspot", events=len(events), deleted=len(marked), pull_sent=sent)
         return {"accepted": len(events), "deleted": len(marked), "pull": "queued" if sent
                 else "folded into a waiting pull"}  # fmt: skip
@@ -235,6 +241,6 @@ def install(app: FastAPI, settings: Settings, factory: sessionmaker[Session],
             raise ApiError(403, "wrong_organization", "this endpoint takes Outbound Messages "
                            "of [salesforce] organization_id only")  # fmt: skip
         daemon = _daemon()
-        sent = await run_in_threadpool(daemon.trigger, "pull", "salesforce")
+        sent = await run_in_threadpool(daemon.changed, "salesforce", message.record_ids)
         log.info("webhook.salesforce", notifications=len(message.record_ids), pull_sent=sent)
         return Response(outbound_ack(), media_type="text/xml; charset=utf-8")

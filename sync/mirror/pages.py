@@ -188,12 +188,14 @@ class PageWriter:
         known_ids: dict[str, int] = {}
         stored = {} if self.fresh else self._stored(ids)
         rows = prepared.rows
-        if stored:  # re-read through the lookback: nothing new
+        if stored:  # re-read through the lookback (nothing new), or an older version
+            # than the store holds (a lagging search index after a read by id): skipped
             rows = [
                 row
                 for row in rows
                 if (held := stored.get(row["crm_id"])) is None
-                or (held.crm_modified_at, held.deleted) != (row["crm_modified_at"], False)
+                or held.deleted
+                or row["crm_modified_at"] > held.crm_modified_at
             ]
             report.unchanged += len(prepared.rows) - len(rows)
         if rows:

@@ -28,18 +28,18 @@ from datetime import UTC, datetime, timedelta
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import delete, exists, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.base import CrmConnector, RecordPage, Watermark
+from connectors.base import CrmConnector, ReadsById, RecordPage, Watermark
 from sync.log import get_logger
 from sync.mapping import CompiledMapping
 from sync.mirror.handlers import MirrorHandler
 from sync.mirror.pages import PageWriter, PartnerIndex, prepare
 from sync.mirror.pipeline import garbage_collector_spares_existing, read_ahead, until_failure
-from sync.store import Crm, Opportunity, QuarantinedRecord, SyncState, transaction
+from sync.store import Crm, Opportunity, PullHint, QuarantinedRecord, SyncState, transaction
 
-__all__ = ["COMMIT_RECORDS", "COMMIT_SECONDS", "PullReport", "pull"]
+__all__ = ["COMMIT_RECORDS", "COMMIT_SECONDS", "HINTS_PER_PULL", "PullReport", "note_hints", "pull"]
 
 log = get_logger("sync.mirror.pull")
 
@@ -50,6 +50,9 @@ COMMIT_RECORDS = 10_000
 COMMIT_SECONDS = 2.0
 #: Pages read and mapped ahead of the one being stored.
 _AHEAD = 2
+#: The most webhook-named records a pull reads by id before its incremental read (more
+#: wait for the next pull; the incremental read brings them meanwhile all the same).
+HINTS_PER_PULL = 1_000
 
 
 @dataclass
@@ -64,6 +67,8 @@ class PullReport:
     upserted: int = 0
     unchanged: int = 0
     deleted: int = 0
+    #: Records read by id because a webhook named them, ahead of the incremental read.
+    hinted: int = 0
     quarantined: int = 0
     released: int = 0
     api_calls: int = 0
@@ -159,6 +164,15 @@ def pull(
     fields = mapping.read_fields()
     with transaction(factory) as session:
         partners = PartnerIndex(session, crm, connector.id_aliases)
+    new_in_quarantine: set[str] = set()
+    if isinstance(connector, ReadsById) and not full_read:
+        hinted = _read_hinted(
+            factory, connector, mapping, crm, partners, clock, report,
+            {"quarantined": quarantined, "new_in_quarantine": new_in_quarantine,
+             "handlers": handlers},
+        )  # fmt: skip
+        if hinted and on_page is not None:
+            on_page(report)
 
     # Pages are read and mapped in a thread while the ones before them are stored. The
     # watermark is still committed only with the pages before it: an interruption loses
@@ -168,7 +182,6 @@ def pull(
         functools.partial(prepare, crm=crm, mapping=mapping, partners=partners, clock=clock),
         ahead=_AHEAD,
     )
-    new_in_quarantine: set[str] = set()
     failures: list[Exception] = []
     # closing(): stops the read-ahead thread however the loop ends.
     with closing(pages), garbage_collector_spares_existing():
@@ -214,3 +227,65 @@ def pull(
     log.info("pull.done", **{k: v for k, v in report.as_dict().items() if k != "seconds"},
              seconds=round(report.seconds, 3))  # fmt: skip
     return report
+
+
+def note_hints(factory: sessionmaker[Session], crm: Crm, crm_ids: Sequence[str],
+               now: datetime) -> int:  # fmt: skip
+    """Note records a webhook said changed, for the next pull of ``crm`` to read by id
+    (one noted again gets the new time: a pull reading it meanwhile keeps it); the
+    number of ids noted."""
+    from sync.mirror.pages import _insert
+
+    wanted = sorted({crm_id for crm_id in crm_ids if crm_id})
+    if not wanted:
+        return 0
+    with transaction(factory) as session:
+        statement = _insert(session, PullHint.__table__)  # type: ignore[arg-type]
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["crm", "crm_id"], set_={"noted_at": statement.excluded.noted_at}
+            ),
+            [{"crm": crm.value, "crm_id": crm_id, "noted_at": now} for crm_id in wanted],
+        )
+    return len(wanted)
+
+
+def _read_hinted(
+    factory: sessionmaker[Session],
+    connector: ReadsById,
+    mapping: CompiledMapping,
+    crm: Crm,
+    partners: PartnerIndex,
+    clock: Callable[[], datetime],
+    report: PullReport,
+    options: dict[str, Any],
+) -> int:
+    """Read the records webhooks named by id and store them like a page, in one
+    transaction that also removes their hints; the watermark stays where it is (the
+    incremental read after it still covers the same span). The records read."""
+    with factory() as session:
+        hints = [
+            (crm_id, noted_at)
+            for crm_id, noted_at in session.execute(
+                select(PullHint.crm_id, PullHint.noted_at)
+                .where(PullHint.crm == crm.value)
+                .order_by(PullHint.noted_at, PullHint.crm_id)
+                .limit(HINTS_PER_PULL)
+            )
+        ]
+    if not hints:
+        return 0
+    ids = [crm_id for crm_id, _ in hints]
+    page = connector.read_ids(ids, mapping.read_fields())
+    prepared = prepare(page, crm=crm, mapping=mapping, partners=partners, clock=clock)
+    with transaction(factory) as session:
+        PageWriter(session, crm, mapping, **options).write(prepared, report)
+        # A hint noted again while the read ran (a newer time) stays for the next pull.
+        session.execute(
+            delete(PullHint).where(
+                PullHint.crm == crm.value,
+                tuple_(PullHint.crm_id, PullHint.noted_at).in_(hints),
+            )
+        )
+    report.hinted += len(page.records)
+    return len(page.records)

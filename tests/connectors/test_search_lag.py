@@ -116,3 +116,29 @@ def test_the_lookback_catches_a_record_indexed_after_a_later_stamped_one(
     second_0, _ = _read(without, mark_0)
     assert second_10 == {b: "21", a: "11"}  # B found: 15 s >= 20 s - 10 s
     assert b not in second_0  # B missed for good: 15 s < 20 s, and later reads start later
+
+
+def test_a_read_by_id_is_never_behind(
+    lagging: tuple[Sandbox, Clock, Ticker], sandbox_server: SandboxServer
+) -> None:
+    """What a webhook names is read by id: the deal as it is now (the search still shows
+    the old version), 100 ids a call, ids HubSpot does not have left out, oldest first,
+    and no watermark (the incremental read still covers its span)."""
+    sandbox, clock, ticker = lagging
+    connector = _connector(sandbox_server, 10)
+    ids = [sandbox.hubspot.create("deals", {"dealname": f"D{i}", "amount": str(i)})
+           for i in range(150)]  # fmt: skip
+    ticker.now += LAG + 1
+    clock.tick(seconds=5)
+    sandbox.hubspot.update("deals", ids[3], {"amount": "999"})
+    calls = connector.calls
+    page = connector.read_ids([ids[3], "987654321", *ids[100:], ids[3]], ["amount", "dealname"])
+    assert connector.calls - calls == 1  # 51 distinct ids: one batch read
+    assert page.watermark is None
+    got = {r.id: r.values["amount"] for r in page.records}
+    assert got == {ids[3]: "999", **{i: str(n) for n, i in enumerate(ids) if n >= 100}}
+    assert page.records[-1].id == ids[3]  # the newest last, as a search sorts them
+    seen, _ = _read(connector, Watermark(T0))
+    assert seen[ids[3]] == "3"  # the index has not caught up
+    assert len(connector.read_ids(ids, ["amount"]).records) == 150
+    assert connector.calls - calls == 2 + 2  # the search above, then two batch reads

@@ -12,7 +12,7 @@ from sync.store.models.crm import (
     QuarantinedRecord,
     SyncState,
 )
-from sync.store.models.jobs import Job, WebhookReceipt
+from sync.store.models.jobs import Job, PullHint, WebhookReceipt
 from sync.store.models.money import Agreement, AgreementRule, LedgerEntry, Payout, PayoutEntry
 from sync.store.models.partners import ApiKey, BlockedAccount, IdempotentRequest, Partner
 from sync.store.models.registrations import (
@@ -46,6 +46,7 @@ __all__ = [
     "Partner",
     "Payout",
     "PayoutEntry",
+    "PullHint",
     "QuarantinedRecord",
     "Registration",
     "RegistrationToken",

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sync.store.models.base import Base
 from sync.store.types import JSONDocument, UTCDateTime
 
-__all__ = ["Job", "WebhookReceipt"]
+__all__ = ["Job", "PullHint", "WebhookReceipt"]
 
 
 class Job(Base):
@@ -68,3 +68,15 @@ class WebhookReceipt(Base):
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     source: Mapped[str] = mapped_column(String(16))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PullHint(Base):
+    """A record a webhook said changed, read by id at the start of its CRM's next pull
+    (HubSpot's search index lags writes; a read by id does not). A hint is only a
+    shortcut: one lost is read by the incremental pull all the same."""
+
+    __tablename__ = "pull_hints"
+
+    crm: Mapped[str] = mapped_column(String(16), primary_key=True)
+    crm_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    noted_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -10,12 +10,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from hubspot.utils.signature import Signature
 from pydantic import SecretStr
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox import Sandbox, SandboxServer
@@ -24,7 +26,8 @@ from sync.api.webhooks import hubspot_signature, outbound_ack
 from sync.crm import CrmLink
 from sync.daemon import Daemon
 from sync.settings import Settings
-from tests.sync.links import LINKS, hubspot, mirrored
+from sync.store import PullHint
+from tests.sync.links import LINKS, edit_in_crm, hubspot, mirrored
 
 SECRET = "s3cret-app-secret"
 ORG = "00D5g000004ABCDEAA"
@@ -55,6 +58,7 @@ class Hooked:
     store: sessionmaker[Session]
     sandbox: Sandbox
     now: list[datetime]
+    daemon: Daemon
 
     def post(self, events: Any = None, *, body: bytes | None = None, secret: str = SECRET,
              path: str = HOOK, signed_path: str | None = None, age: timedelta = timedelta(0),
@@ -97,7 +101,7 @@ def hooked(
     daemon.cycle.pull(daemon.cycle.link("hubspot"))
     app = create_app(settings, factory=store, clock=lambda: now[0], hooks=lambda: daemon)
     with TestClient(app) as client:
-        yield Hooked(client, sent, store, sandbox, now)
+        yield Hooked(client, sent, store, sandbox, now, daemon)
 
 
 def test_a_signed_event_triggers_one_pull(hooked: Hooked) -> None:
@@ -197,6 +201,9 @@ def test_the_uri_is_the_public_one_behind_a_proxy(store: sessionmaker[Session]) 
         def deleted(self, crm: str, crm_ids: list[str]) -> list[str]:
             return []
 
+        def changed(self, crm: str, crm_ids: list[str]) -> bool:
+            return self.trigger("pull", crm)
+
     app = create_app(settings, factory=store, hooks=Hooks)
     raw = b"[]"
     stamp = str(int(time.time() * 1000))
@@ -219,6 +226,47 @@ def test_a_deletion_event_marks_the_deal_deleted_at_once(hooked: Hooked) -> None
     assert response.json()["deleted"] == 1  # the unknown one changes nothing
     assert mirrored(hooked.store, "hubspot")[deal].deleted is True
     assert set(hooked.sent) == {("push", "hubspot"), ("pull", "hubspot")}
+
+
+def test_a_changed_deal_is_read_by_id_before_the_search_index_shows_it(
+    hooked: Hooked,
+) -> None:
+    """HubSpot's search lags writes: the deal a webhook names is read by id at the start of
+    the pull, and the lagging search's older version of it after that changes nothing."""
+    daemon = hooked.daemon
+    deal = sorted(mirrored(hooked.store, "hubspot"))[0]
+    edit_in_crm(hooked.sandbox, "hubspot", deal, {"amount": "1234"})
+    daemon.pull("hubspot")  # the search shows it (no lag yet): stored, recently modified
+    assert mirrored(hooked.store, "hubspot")[deal].amount == Decimal("1234")
+    hooked.sandbox.reconfigure(search_lag_seconds=600)
+    edit_in_crm(hooked.sandbox, "hubspot", deal, {"amount": "5678"})
+    hooked.now[0] += timedelta(seconds=1)
+    assert hooked.post([{"objectId": int(deal), "subscriptionType": "deal.propertyChange",
+                         "propertyName": "amount"}]).status_code == 200  # fmt: skip
+    with hooked.store() as session:
+        assert session.scalars(select(PullHint.crm_id)).all() == [deal]
+    run = daemon.pull("hubspot")
+    assert run.report is not None
+    assert run.report["hinted"] == 1
+    # The search (10 s lookback) brought the 1234 version again: older, so skipped.
+    assert mirrored(hooked.store, "hubspot")[deal].amount == Decimal("5678")
+    with hooked.store() as session:
+        assert session.scalars(select(PullHint.crm_id)).all() == []  # read: forgotten
+    assert daemon.pull("hubspot").report["hinted"] == 0  # type: ignore[index]
+
+
+def test_without_the_read_by_id_the_lagging_search_misses_the_change(
+    hooked: Hooked,
+) -> None:
+    """The reason for the hints: the same change, pulled without a webhook, is not seen
+    until the index catches up (the lookback then brings it)."""
+    daemon = hooked.daemon
+    deal = sorted(mirrored(hooked.store, "hubspot"))[0]
+    hooked.sandbox.reconfigure(search_lag_seconds=600)
+    before = mirrored(hooked.store, "hubspot")[deal].amount
+    edit_in_crm(hooked.sandbox, "hubspot", deal, {"amount": "5678"})
+    daemon.pull("hubspot")
+    assert mirrored(hooked.store, "hubspot")[deal].amount == before
 
 
 # --- Salesforce Outbound Messages ---------------------------------------------------------

@@ -37,7 +37,7 @@ def test_upgrade_from_empty_to_head_twice(empty_url: str) -> None:
     assert current_revision(empty_url) is None
     upgrade(empty_url)
     upgrade(empty_url)
-    assert current_revision(empty_url) == head_revision() == "0008"
+    assert current_revision(empty_url) == head_revision() == "0009"
     assert tables(empty_url) == set(Base.metadata.tables) | {"alembic_version"}
 
 
