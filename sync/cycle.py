@@ -146,14 +146,16 @@ class Cycle:
                                 handlers=mirror_handlers(self.settings, link))  # fmt: skip
             return writer.write_deleted([(crm_id, now) for crm_id in crm_ids], now)
 
-    def push(self, link: CrmLink) -> PushReport:
-        """Send ``link``'s open outbox rows (its mapping checked first)."""
+    def push(self, link: CrmLink, *, shard: tuple[int, int] = (0, 1)) -> PushReport:
+        """Send ``link``'s open outbox rows (its mapping checked first); ``shard``
+        ``(k, n)``: only the rows of deals whose id is ``k`` modulo ``n``."""
         check_link(link)
         return push(
             self.factory,
             link.connector,
             link.mapping,
             concurrency=self.settings.sync.push_concurrency,
+            shard=shard,
         )
 
     def run(

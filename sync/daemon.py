@@ -37,8 +37,9 @@ __all__ = ["JOBS", "NOT_RETRIED", "Daemon", "job_name"]
 
 log = get_logger("sync.daemon")
 
-#: The jobs and the arguments they take.
-JOBS = {"pull": 1, "push": 1, "expire_registrations": 0, "schedule_payouts": 0}
+#: The jobs and the numbers of arguments each takes (a push: the CRM, and the share of
+#: the outbox it writes when ``[queue] push_shards`` splits it; share 0 is ``push:crm``).
+JOBS = {"pull": (1,), "push": (1, 2), "expire_registrations": (0,), "schedule_payouts": (0,)}
 
 #: Errors no retry can mend: a bad setting or mapping, credentials the CRM refuses. The
 #: job is recorded ``refused`` and the message dropped; the next trigger tries again.
@@ -59,8 +60,11 @@ def job_name(job: str, *args: str) -> str:
     """The lock's name of ``job`` with ``args``: ``pull:hubspot``, ``schedule_payouts``."""
     if job not in JOBS:
         raise ValueError(f"unknown job {job!r}: one of {', '.join(JOBS)}")
-    if len(args) != JOBS[job]:
-        raise ValueError(f"{job} takes {JOBS[job]} argument(s), got {len(args)}")
+    if len(args) not in JOBS[job]:
+        takes = " or ".join(map(str, JOBS[job]))
+        raise ValueError(f"{job} takes {takes} argument(s), got {len(args)}")
+    if job == "push" and args[1:] == ("0",):
+        args = args[:1]  # share 0 is the whole outbox's name: push:hubspot
     return ":".join((job, *args))
 
 
@@ -95,14 +99,25 @@ class Daemon:
         """The configured CRMs, in pull order."""
         return [link.connector.crm for link in self.cycle]
 
+    @property
+    def push_shards(self) -> int:
+        return self.settings.queue.push_shards
+
     def trigger(self, job: str, *args: str) -> bool:
         """Ask for ``job``: a message is sent unless one already waits for it (or a run in
-        progress will run again for it). True when a message was sent."""
+        progress will run again for it). True when a message was sent. A push of a CRM
+        whose outbox ``[queue] push_shards`` splits asks for a push of each share."""
+        if job == "push" and len(args) == 1 and self.push_shards > 1:
+            sent = [self._trigger(job, args[0], str(k)) for k in range(self.push_shards)]
+            return any(sent)
+        return self._trigger(job, *args)
+
+    def _trigger(self, job: str, *args: str) -> bool:
         name = job_name(job, *args)
         if not self.jobs.request(name):
             log.debug("job.coalesced", job=name)
             return False
-        self.send(job, *args)
+        self.send(job, *name.split(":")[1:])
         return True
 
     def pull(self, crm: str) -> JobRun:
@@ -187,11 +202,20 @@ class Daemon:
             self.trigger("push", crm)
         return marked
 
-    def push(self, crm: str) -> JobRun:
-        """Write ``crm``'s open outbox rows."""
+    def push(self, crm: str, shard: str = "0") -> JobRun:
+        """Write ``crm``'s open outbox rows (of share ``shard`` of ``[queue] push_shards``:
+        the rows of the deals whose id leaves that remainder; pushes of other shares run
+        at the same time on other workers, never on the same rows)."""
         link = self.cycle.link(crm)
+        share = int(shard)
+        if not 0 <= share < self.push_shards:
+            raise ConfigError(
+                f"push share {shard} of {crm}: [queue] push_shards is {self.push_shards}"
+            )
+        split = (share, self.push_shards)
         return self._run(
-            job_name("push", crm), _counting(link, lambda: self.cycle.push(link).as_dict())
+            job_name("push", crm, shard),
+            _counting(link, lambda: self.cycle.push(link, shard=split).as_dict()),
         )
 
     def expire_registrations(self) -> JobRun:
@@ -223,7 +247,7 @@ class Daemon:
         outcome = self.jobs.run(name, work, stopping=self.stopping, refused=NOT_RETRIED)
         if outcome.waiting and not self.stopping():
             job, *args = name.split(":")
-            self.trigger(job, *args)  # back to the queue, for any worker
+            self._trigger(job, *args)  # back to the queue, for any worker
         if outcome.ran:
             log.info("job.done", job=name, runs=outcome.runs, **_counts(outcome.report))
         else:

@@ -341,17 +341,7 @@ def _settled(cycle: Cycle, since: datetime) -> bool:
     """Every CRM pulled after ``since`` and pushed after that pull, nothing waiting."""
     from sync.status import facts
 
-    known = facts(cycle.factory)
-    for link in cycle:
-        pulled = known.job(f"pull:{link.connector.crm}")
-        pushed = known.job(f"push:{link.connector.crm}")
-        if pulled is None or pushed is None or pulled.succeeded_at is None:
-            return False
-        if pulled.succeeded_at < since or (pushed.succeeded_at or since) < pulled.succeeded_at:
-            return False
-        if known.backlog.get(link.connector.crm, {}).get("pending"):
-            return False
-    return not any(j.requested_at or j.holder for j in known.jobs)
+    return facts(cycle.factory).settled([link.connector.crm for link in cycle], since, idle=True)
 
 
 def _wait(cycle: Cycle, since: datetime, seconds: float = 30) -> float:

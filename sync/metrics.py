@@ -78,6 +78,7 @@ def _jobs(known: Facts, now: datetime) -> Iterator[Any]:
         "crm",
         "job",
     )
+    summed: dict[tuple[str, str, str], int] = {}
     for job in known.jobs:
         runs.add_metric([job.name], job.runs)
         live = job.holder is not None and job.lease_until is not None and job.lease_until >= now
@@ -86,17 +87,23 @@ def _jobs(known: Facts, now: datetime) -> Iterator[Any]:
             success.add_metric([job.name], job.succeeded_at.timestamp())
         if job.outcome:
             outcome.add_metric([job.name, job.outcome], 1)
-        kind, _, crm = job.name.partition(":")
-        totals = job.totals or {}
-        if not crm:
-            continue
-        if kind == "pull":
-            pulled.add_metric([crm], totals.get("read", 0))
-            upserted.add_metric([crm], totals.get("upserted", 0))
-        elif kind == "push":
-            pushed.add_metric([crm], totals.get("done", 0))
-        calls.add_metric([crm, kind], totals.get("api_calls", 0))
-        waits.add_metric([crm, kind], totals.get("retries", 0))
+        kind, *args = job.name.split(":")
+        if args:  # a CRM's job (its pushes may be several shares: summed)
+            for name, value in (job.totals or {}).items():
+                if isinstance(value, int):
+                    key = (args[0], kind, name)
+                    summed[key] = summed.get(key, 0) + value
+    for (crm, kind, name), value in sorted(summed.items()):
+        if (kind, name) == ("pull", "read"):
+            pulled.add_metric([crm], value)
+        elif (kind, name) == ("pull", "upserted"):
+            upserted.add_metric([crm], value)
+        elif (kind, name) == ("push", "done"):
+            pushed.add_metric([crm], value)
+        elif name == "api_calls":
+            calls.add_metric([crm, kind], value)
+        elif name == "retries":
+            waits.add_metric([crm, kind], value)
     yield from (runs, running, success, outcome, pulled, upserted, pushed, calls, waits)
 
 

@@ -81,13 +81,16 @@ class StoreSettings(_Section):
 class QueueSettings(_Section):
     """The message broker: ``memory`` (in-process) or a ``redis://`` URL; with ``memory``,
     how many worker threads ``partnersync run`` keeps; how soon a dead worker's job is
-    taken over."""
+    taken over; how many pushes of a CRM run side by side."""
 
     broker: str = "memory"
     threads: int = Field(default=4, ge=1, le=32)
     #: How long a job's lock outlives a worker that stopped renewing it (killed, frozen),
     #: and how long a trigger's message may wait unstarted before it is sent again.
     lease_seconds: int = Field(default=60, ge=3, le=3600)
+    #: How many pushes of one CRM may run at once, each on its own share of the outbox
+    #: (by deal): ``push:hubspot`` and ``push:hubspot:1`` ... Set it alike everywhere.
+    push_shards: int = Field(default=1, ge=1, le=32)
 
     @field_validator("broker")
     @classmethod

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -36,6 +37,27 @@ class Facts:
 
     def job(self, name: str) -> Job | None:
         return next((j for j in self.jobs if j.name == name), None)
+
+    def pushes(self, crm: str) -> list[Job]:
+        """``crm``'s push jobs: ``push:crm`` and, with ``[queue] push_shards``, its shares."""
+        return [
+            j for j in self.jobs if j.name == f"push:{crm}" or j.name.startswith(f"push:{crm}:")
+        ]
+
+    def settled(self, crms: Iterable[str], since: datetime, *, idle: bool = False) -> bool:
+        """Each of ``crms`` pulled successfully at or after ``since``, every push of it
+        successful after that pull, and no write waiting for it (with ``idle``: no job
+        held or waiting either): the daemon has caught up with the CRMs."""
+        for crm in crms:
+            pulled, pushes = self.job(f"pull:{crm}"), self.pushes(crm)
+            if pulled is None or pulled.succeeded_at is None or pulled.succeeded_at < since:
+                return False
+            pushed = [p.succeeded_at for p in pushes]
+            if not pushed or any(at is None or at < pulled.succeeded_at for at in pushed):
+                return False
+            if self.backlog.get(crm, {}).get("pending"):
+                return False
+        return not idle or not any(j.requested_at or j.holder for j in self.jobs)
 
     def lag(self, crm: str, now: datetime) -> float | None:
         """Seconds since ``crm``'s last successful pull (None: never)."""

@@ -107,9 +107,11 @@ def plan_writes(
 
 
 def due_entries(
-    session: Session, crm: Crm, now: datetime | None, after_id: int, limit: int
-) -> list[tuple[OutboxEntry, Opportunity]]:
-    """Open outbox rows of ``crm`` after ``after_id`` (only those due at ``now``, if given)."""
+    session: Session, crm: Crm, now: datetime | None, after_id: int, limit: int,
+    shard: tuple[int, int] = (0, 1),
+) -> list[tuple[OutboxEntry, Opportunity]]:  # fmt: skip
+    """Open outbox rows of ``crm`` after ``after_id`` (only those due at ``now``, if given;
+    with ``shard`` ``(k, n)``, only those of deals whose id is ``k`` modulo ``n``)."""
     query = (
         select(OutboxEntry, Opportunity)
         .join(Opportunity, Opportunity.id == OutboxEntry.opportunity_id)
@@ -125,6 +127,9 @@ def due_entries(
         query = query.where(
             or_(OutboxEntry.next_attempt_at.is_(None), OutboxEntry.next_attempt_at <= now)
         )
+    share, shares = shard
+    if shares > 1:
+        query = query.where(OutboxEntry.opportunity_id % shares == share)
     return list(session.execute(query).tuples())
 
 
@@ -170,9 +175,12 @@ def push(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     round_rows: int = ROUND_ROWS,
     concurrency: int = 1,
+    shard: tuple[int, int] = (0, 1),
 ) -> PushReport:
     """Drain the open outbox rows of ``connector``'s CRM that are due now, after sending
-    its queued deal creates (``sync.writeback.creates``).
+    its queued deal creates (``sync.writeback.creates``). With ``shard`` ``(k, n)``, only
+    the rows of deals whose id is ``k`` modulo ``n`` (disjoint pushes that run side by
+    side; share 0 sends the creates).
 
     Each round reads up to ``round_rows`` rows, sends the records with something to change
     in batches of the API maximum (``concurrency`` requests in flight), and records every
@@ -187,7 +195,8 @@ def push(
     last_id = 0
     workers = max(concurrency, 1)
     try:
-        report.creates = push_creates(factory, connector, mapping, clock=clock)
+        if shard[0] == 0:
+            report.creates = push_creates(factory, connector, mapping, clock=clock)
     except STOPS:
         report.api_calls = connector.calls - calls_before
         raise
@@ -195,7 +204,7 @@ def push(
         while True:
             now = clock()
             with factory() as session:
-                due = due_entries(session, crm, now, last_id, round_rows)
+                due = due_entries(session, crm, now, last_id, round_rows, shard)
                 plans = plan_writes(mapping, due)
             if not due:
                 break

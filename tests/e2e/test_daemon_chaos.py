@@ -18,6 +18,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
@@ -119,16 +120,7 @@ def crm_equals_store(box: Sandbox, factory: sessionmaker[Session]) -> None:
 
 
 def settled(factory: sessionmaker[Session], since: float) -> bool:
-    known = facts(factory)
-    for crm in OBJECT:
-        pulled, pushed = known.job(f"pull:{crm}"), known.job(f"push:{crm}")
-        if pulled is None or pushed is None or pulled.succeeded_at is None:
-            return False
-        if pulled.succeeded_at.timestamp() < since or pushed.succeeded_at is None:
-            return False
-        if pushed.succeeded_at < pulled.succeeded_at or known.backlog.get(crm, {}).get("pending"):
-            return False
-    return True
+    return facts(factory).settled(OBJECT, datetime.fromtimestamp(since, UTC))
 
 
 def wait(check: Callable[[], bool], seconds: float, why: str) -> None:

@@ -123,6 +123,53 @@ def test_a_pull_trigger_mirrors_then_pushes_through_the_queue(
     assert pushed.totals["sent"] >= 1  # a push after the pull's commit (and one at its end)
 
 
+def test_pushes_of_shares_run_side_by_side_on_disjoint_rows(
+    sandbox: Sandbox, sandbox_server: SandboxServer, store: sessionmaker[Session]
+) -> None:
+    """[queue] push_shards = 3: one push trigger is a push of each share; each writes the
+    rows of its own deals (id modulo 3), together all of them, each once."""
+    from sync.store import Opportunity, OutboxEntry, OutboxStatus, transaction
+    from sync.writeback.outbox import stage
+
+    _, mapping, seed = LINKS["hubspot"]
+    seed(sandbox, 60)
+    link = CrmLink(hubspot(sandbox_server), mapping)
+    settings = Settings()
+    settings = settings.model_copy(update={"queue": settings.queue.model_copy(
+        update={"push_shards": 3})})  # fmt: skip
+    Cycle(settings, store, configured=[link]).pull(link)
+    with transaction(store) as session:
+        deals = session.scalars(select(Opportunity).where(Opportunity.crm == "hubspot")).all()
+        for deal in deals:
+            stage(session, deal, {"registration.reason": f"r{deal.id}"})
+        shares = {k: sum(1 for d in deals if d.id % 3 == k) for k in range(3)}
+    with stub() as broker:
+        actors, daemon = make_daemon(broker, store, [link], settings)
+        sent: list[tuple[str, ...]] = []
+        send = daemon.send
+        daemon.send = lambda *args: (sent.append(args), send(*args))  # type: ignore[method-assign]
+        with in_process(actors, threads=3):
+            assert daemon.trigger("push", "hubspot") is True
+            names = ["push:hubspot", "push:hubspot:1", "push:hubspot:2"]
+            wait_for(lambda: all(getattr(job(store, n), "outcome", None) == "ok" for n in names))
+            broker.join("partnersync", timeout=10_000)
+    assert sorted(sent) == [("push", "hubspot"), ("push", "hubspot", "1"),
+                            ("push", "hubspot", "2")]  # fmt: skip
+    done = {k: job(store, name).totals["done"] for k, name in enumerate(names)}  # type: ignore[union-attr,index]
+    assert done == shares
+    with store() as session:
+        assert set(session.scalars(select(OutboxEntry.status))) == {OutboxStatus.DONE}
+    for deal in deals:
+        assert (
+            sandbox.hubspot.get("deals", deal.crm_id)["properties"][
+                mapping.outbound_for("registration.reason").crm_field
+            ]
+            == f"r{deal.id}"
+        )  # type: ignore[union-attr]
+    with pytest.raises(Exception, match="push_shards is 3"):
+        daemon.push("hubspot", "3")
+
+
 def test_triggers_during_a_pull_are_one_more_pull_not_a_hundred(
     sandbox: Sandbox, sandbox_server: SandboxServer, store: sessionmaker[Session]
 ) -> None:
