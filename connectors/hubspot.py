@@ -19,6 +19,7 @@ a request; a 207 partial failure becomes one result per record.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -138,6 +139,7 @@ class HubSpotConnector(CountedCalls):
         self.endpoint = config.base_url
         self._token = config.access_token
         self._calls = 0
+        self.endpoint_calls = Counter()
         self.retries = 0
         self.gate = config.gate
         self._client: HubSpot | None = None
@@ -156,11 +158,15 @@ class HubSpotConnector(CountedCalls):
                 self._client = cast(HubSpot, _Apis(client))
             return self._client
 
-    def _call(self, fn: Callable[[HubSpot], Any], kind: str = "call") -> Any:
+    def _call(
+        self, fn: Callable[[HubSpot], Any], kind: str = "call", endpoint: str = "other"
+    ) -> Any:
         """One API call with retries; errors translated; an expired token refreshed once."""
 
         def attempt() -> Any:
-            return self._retried(self.config.retry, lambda: fn(self.client), translate, kind)
+            return self._retried(
+                self.config.retry, lambda: fn(self.client), translate, kind, endpoint
+            )
 
         try:
             return attempt()
@@ -198,9 +204,11 @@ class HubSpotConnector(CountedCalls):
         self._token = answer.access_token
         self._client = None
 
-    def _raw(self, fn: Callable[[HubSpot], Any], kind: str = "call") -> dict[str, Any]:
+    def _raw(
+        self, fn: Callable[[HubSpot], Any], kind: str = "call", endpoint: str = "other"
+    ) -> dict[str, Any]:
         """Call with ``_preload_content=False`` and parse the JSON body ourselves."""
-        response = self._call(fn, kind)
+        response = self._call(fn, kind, endpoint)
         data = orjson.loads(response.data) if response.data else {}
         if not isinstance(data, dict):
             raise Transient("HubSpot answered with a malformed body", crm=CRM)
@@ -220,7 +228,9 @@ class HubSpotConnector(CountedCalls):
     def describe(self, object_name: str | None = None) -> dict[str, FieldInfo]:
         """Every property of the object (or ``companies``), from the properties API."""
         name = object_name or self.object_name
-        answer = self._call(lambda hs: hs.crm.properties.core_api.get_all(name))
+        answer = self._call(
+            lambda hs: hs.crm.properties.core_api.get_all(name), endpoint="properties"
+        )
         fields: dict[str, FieldInfo] = {}
         for prop in answer.results or []:
             calculated = bool(getattr(prop, "calculated", False))
@@ -288,7 +298,7 @@ class HubSpotConnector(CountedCalls):
                     _request_timeout=self.config.timeout_seconds,
                 )
 
-            page = self._raw(call)
+            page = self._raw(call, endpoint="deals/list")
             results = page.get("results") or []
             companies = self._companies.inline(results) if company_props else {}
             records = self._records(results, companies, company_props, start)
@@ -329,7 +339,7 @@ class HubSpotConnector(CountedCalls):
                     _request_timeout=self.config.timeout_seconds,
                 )
 
-            page = self._raw(call, "search")
+            page = self._raw(call, "search", "deals/search")
             results = [r for r in page.get("results") or [] if r.get("id") not in seen_at_since]
             companies = (
                 self._companies.of_deals([r["id"] for r in results]) if company_props else {}
@@ -380,7 +390,7 @@ class HubSpotConnector(CountedCalls):
                     _request_timeout=self.config.timeout_seconds,
                 )
 
-            results.extend(self._raw(call).get("results") or [])
+            results.extend(self._raw(call, endpoint="deals/batch/read").get("results") or [])
         companies = self._companies.of_deals([r["id"] for r in results]) if company_props else {}
         # Oldest first, as a search returns them; a record without a time keeps now's.
         records = self._records(results, companies, company_props, datetime.now(UTC))
@@ -419,7 +429,7 @@ class HubSpotConnector(CountedCalls):
                     limit=LIST_LIMIT, after=after, archived=True, _preload_content=False
                 )
 
-            page = self._raw(call)
+            page = self._raw(call, endpoint="deals/archived")
             for raw in page.get("results") or []:
                 when = raw.get("archivedAt") or raw.get("updatedAt")
                 moment = parse_instant(when) if when else since
@@ -450,7 +460,7 @@ class HubSpotConnector(CountedCalls):
                     body, _preload_content=False, _request_timeout=self.config.timeout_seconds
                 )
 
-            page = self._raw(call)
+            page = self._raw(call, endpoint="deals/batch/update")
             results.extend(batch_results(chunk, page))
         return results
 
@@ -477,7 +487,9 @@ class HubSpotConnector(CountedCalls):
                     body, _preload_content=False, _request_timeout=self.config.timeout_seconds
                 )
 
-            results.extend(created_results(len(chunk), self._raw(call)))
+            results.extend(
+                created_results(len(chunk), self._raw(call, endpoint="deals/batch/create"))
+            )
         return results
 
     def upsert(self, records: Sequence[RecordUpsert], key_field: str) -> list[WriteResult]:
@@ -503,5 +515,6 @@ class HubSpotConnector(CountedCalls):
                     body, _preload_content=False, _request_timeout=self.config.timeout_seconds
                 )
 
-            results.extend(upserted_results([r.key for r in chunk], self._raw(call)))
+            answer = self._raw(call, endpoint="deals/batch/upsert")
+            results.extend(upserted_results([r.key for r in chunk], answer))
         return results

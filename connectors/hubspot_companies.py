@@ -25,7 +25,7 @@ __all__ = ["Companies"]
 class Companies:
     """Company properties by id, filled through ``raw`` (one API call, its JSON body)."""
 
-    def __init__(self, raw: Callable[[Callable[[HubSpot], Any]], dict[str, Any]]) -> None:
+    def __init__(self, raw: Callable[..., dict[str, Any]]) -> None:
         self._raw = raw
         self._known: dict[str, dict[str, Any]] = {}
 
@@ -44,7 +44,7 @@ class Companies:
                     _preload_content=False,
                 )
 
-            page = self._raw(call)
+            page = self._raw(call, endpoint="companies/list")
             for item in page.get("results") or []:
                 self._known[str(item["id"])] = item.get("properties") or {}
             after = ((page.get("paging") or {}).get("next") or {}).get("after")
@@ -73,7 +73,7 @@ class Companies:
                     "deals", "companies", body, _preload_content=False
                 )
 
-            page = self._raw(call)
+            page = self._raw(call, endpoint="associations/batch/read")
             for item in page.get("results") or []:
                 chosen = primary(item.get("to") or [], id_key="toObjectId", type_key=None)
                 if chosen:
@@ -93,7 +93,7 @@ class Companies:
             def call(hs: HubSpot, body: Any = body) -> Any:
                 return hs.crm.companies.batch_api.read(body, archived=False, _preload_content=False)
 
-            page = self._raw(call)
+            page = self._raw(call, endpoint="companies/batch/read")
             for item in page.get("results") or []:
                 self._known[str(item["id"])] = item.get("properties") or {}
             for company in chunk:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -96,11 +97,14 @@ def no_gate(crm: str, kind: str) -> AbstractContextManager[None]:
 class CountedCalls:
     """Call counting and translated, retried calls: what every adapter does around a call.
 
-    Subclasses set ``_calls = 0`` and ``retries = 0`` and pass their ``translate``.
+    Subclasses set ``_calls = 0``, ``retries = 0`` and ``endpoint_calls = Counter()`` and
+    pass their ``translate``.
     """
 
     _calls: int
     retries: int
+    #: API calls made so far by endpoint (``deals/search``, ``query``...).
+    endpoint_calls: Counter[str]
     crm: str
     #: Waits, before each call, for the limits every worker shares (see :class:`CallGate`).
     gate: CallGate = staticmethod(no_gate)
@@ -119,13 +123,16 @@ class CountedCalls:
         call: Callable[[], T],
         translate: Callable[[Exception], BaseException],
         kind: str = "call",
+        endpoint: str = "other",
     ) -> T:
-        """``call`` counted, its errors translated, retried per ``policy``; each attempt
-        waits at the gate first (``kind``: ``call``, or ``search`` for a search)."""
+        """``call`` counted (in all and by ``endpoint``), its errors translated, retried per
+        ``policy``; each attempt waits at the gate first (``kind``: ``call``, or ``search``
+        for a search)."""
 
         def attempt() -> T:
             with _COUNT_LOCK:  # writers may call from several threads
                 self._calls += 1
+                self.endpoint_calls[endpoint] += 1
             try:
                 with self.gate(self.crm, kind):
                     return call()

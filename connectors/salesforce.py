@@ -17,6 +17,7 @@ An ``http://`` instance URL (the sandbox) is reached through a transport adapter
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -106,6 +107,7 @@ class SalesforceConnector(CountedCalls):
         self.object_name = config.object_name
         self.endpoint = config.instance_url
         self._calls = 0
+        self.endpoint_calls = Counter()
         self.retries = 0
         self.gate = config.gate
         self._client: Salesforce | None = None
@@ -167,7 +169,7 @@ class SalesforceConnector(CountedCalls):
 
     def refresh_quota(self) -> tuple[int, int] | None:
         """Ask the org now (``GET limits/``, one call): (used, daily allocation)."""
-        answer = self._call(lambda sf: sf.restful("limits/"))
+        answer = self._call(lambda sf: sf.restful("limits/"), "limits")
         daily = answer.get("DailyApiRequests") if isinstance(answer, dict) else None
         try:
             allocation = int((daily or {})["Max"])  # old orgs send strings
@@ -176,11 +178,13 @@ class SalesforceConnector(CountedCalls):
             return self.quota()
         return allocation - remaining, allocation
 
-    def _call(self, fn: Callable[[Salesforce], Any]) -> Any:
+    def _call(self, fn: Callable[[Salesforce], Any], endpoint: str = "other") -> Any:
         """One API call with retries; errors translated; an expired session renewed once."""
 
         def attempt() -> Any:
-            return self._retried(self.config.retry, lambda: fn(self.client), translate)
+            return self._retried(
+                self.config.retry, lambda: fn(self.client), translate, endpoint=endpoint
+            )
 
         try:
             return attempt()
@@ -213,7 +217,7 @@ class SalesforceConnector(CountedCalls):
         if not wanted:
             return {}
         soql = format_soql("SELECT Id, Name FROM User WHERE Id IN {}", wanted)
-        result = self._call(lambda sf: sf.query(soql, timeout=self.config.timeout_seconds))
+        result = self._call(lambda sf: sf.query(soql, timeout=self.config.timeout_seconds), "query")
         names: dict[str, str] = {}
         for raw in result.get("records", []):
             for alias in self.id_aliases(str(raw.get("Id"))):
@@ -225,7 +229,7 @@ class SalesforceConnector(CountedCalls):
     def describe(self, object_name: str | None = None) -> dict[str, FieldInfo]:
         """Every field of the object (or another), from ``sobjects/<Object>/describe``."""
         name = object_name or self.object_name
-        result = self._call(lambda sf: getattr(sf, name).describe())
+        result = self._call(lambda sf: getattr(sf, name).describe(), "describe")
         fields: dict[str, FieldInfo] = {}
         for raw in result.get("fields", []):
             picklist = raw.get("picklistValues") or None
@@ -302,7 +306,8 @@ class SalesforceConnector(CountedCalls):
         headers = {"Sforce-Query-Options": f"batchSize={self.config.page_size}"}
         timeout = self.config.timeout_seconds
         page = self._call(
-            lambda sf: sf.query(soql, include_deleted=True, headers=headers, timeout=timeout)
+            lambda sf: sf.query(soql, include_deleted=True, headers=headers, timeout=timeout),
+            "query",
         )
         while True:
             records = tuple(
@@ -333,13 +338,14 @@ class SalesforceConnector(CountedCalls):
                     timeout=timeout,
                 )
 
-            page = self._call(call)
+            page = self._call(call, "query")
 
     def deleted_since(self, since: datetime) -> Iterator[DeletedRecord]:
         """Deleted records from ``since`` (``deleted/``; the recycle bin keeps 15 days)."""
         end = datetime.now(UTC)
         result = self._call(
-            lambda sf: getattr(sf, self.object_name).deleted(since.astimezone(UTC), end)
+            lambda sf: getattr(sf, self.object_name).deleted(since.astimezone(UTC), end),
+            "deleted",
         )
         for item in result.get("deletedRecords", []):
             yield DeletedRecord(item["id"], parse_instant(item["deletedDate"]))
@@ -392,7 +398,7 @@ class SalesforceConnector(CountedCalls):
                     timeout=self.config.timeout_seconds,
                 )
 
-            answer = self._call(call)
+            answer = self._call(call, f"composite/sobjects {method}")
             chunk_ids = ids[start : start + COLLECTION_LIMIT] if ids is not None else None
             results.extend(collection_results(len(chunk), chunk_ids, answer))
         return results

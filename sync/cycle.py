@@ -132,6 +132,7 @@ class Cycle:
             on_page=on_page,
             deletes_every=timedelta(seconds=self.settings.sync.deletes_check_seconds),
             handlers=mirror_handlers(self.settings, link),
+            lookback=timedelta(seconds=self.settings.sync.lookback_seconds),
         )
 
     def mark_deleted(self, link: CrmLink, crm_ids: Sequence[str], now: datetime) -> list[str]:

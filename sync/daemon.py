@@ -17,6 +17,7 @@ running one twice, or on two workers at once, changes nothing the first did not.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from sync.log import get_logger
 from sync.mapping import MappingError
 from sync.mirror.pull import PullReport
 from sync.settings import ConfigError, Settings
+from sync.status import ENDPOINT_CALLS
 
 __all__ = ["JOBS", "NOT_RETRIED", "Daemon", "job_name"]
 
@@ -257,12 +259,15 @@ class Daemon:
 
 def _counting(link: CrmLink, work: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
     """``work``'s report with the calls its connector retried (rate limits, transient
-    errors) added as ``retries``."""
+    errors) added as ``retries``, and its calls by endpoint as ``calls:<endpoint>``."""
 
     def counted() -> dict[str, Any]:
         before = getattr(link.connector, "retries", 0)
+        by_endpoint = Counter(getattr(link.connector, "endpoint_calls", {}))
         report = work()
         report["retries"] = getattr(link.connector, "retries", 0) - before
+        made = Counter(getattr(link.connector, "endpoint_calls", {})) - by_endpoint
+        report.update((ENDPOINT_CALLS + name, count) for name, count in sorted(made.items()))
         return report
 
     return counted
@@ -274,4 +279,8 @@ def _quota(seen: tuple[int, int] | None) -> dict[str, int]:
 
 def _counts(report: dict[str, Any] | None) -> dict[str, Any]:
     """The numbers of a report, for one log line."""
-    return {k: v for k, v in (report or {}).items() if isinstance(v, int | str) and k != "crm"}
+    return {
+        k: v
+        for k, v in (report or {}).items()
+        if isinstance(v, int | str) and k != "crm" and not k.startswith(ENDPOINT_CALLS)
+    }

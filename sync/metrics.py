@@ -10,6 +10,7 @@ answers the same figures, and a worker that dies takes no counter with it:
 - ``partnersync_records_pulled_total{crm}`` (read from the CRM),
   ``partnersync_records_upserted_total{crm}``, ``partnersync_records_pushed_total{crm}``
   (written to the CRM), ``partnersync_api_calls_total{crm,job}``,
+  ``partnersync_api_endpoint_calls_total{crm,endpoint}`` (``deals/search``, ``query``...),
   ``partnersync_rate_limit_waits_total{crm,job}`` (calls retried after a rate limit or a
   transient error);
 - ``partnersync_outbox_backlog{crm,status}`` (writes waiting),
@@ -30,7 +31,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session, sessionmaker
 
-from sync.status import Facts, facts
+from sync.status import ENDPOINT_CALLS, Facts, facts
 
 __all__ = ["CONTENT_TYPE", "exposition"]
 
@@ -72,6 +73,9 @@ def _jobs(known: Facts, now: datetime) -> Iterator[Any]:
     )
     pushed = _counter("partnersync_records_pushed", "Records written to the CRM.", "crm")
     calls = _counter("partnersync_api_calls", "CRM API calls.", "crm", "job")
+    endpoints = _counter(
+        "partnersync_api_endpoint_calls", "CRM API calls by endpoint.", "crm", "endpoint"
+    )
     waits = _counter(
         "partnersync_rate_limit_waits",
         "CRM calls retried after a rate limit or a transient error.",
@@ -79,6 +83,7 @@ def _jobs(known: Facts, now: datetime) -> Iterator[Any]:
         "job",
     )
     summed: dict[tuple[str, str, str], int] = {}
+    by_endpoint: dict[tuple[str, str], int] = {}
     for job in known.jobs:
         runs.add_metric([job.name], job.runs)
         live = job.holder is not None and job.lease_until is not None and job.lease_until >= now
@@ -102,9 +107,14 @@ def _jobs(known: Facts, now: datetime) -> Iterator[Any]:
             pushed.add_metric([crm], value)
         elif name == "api_calls":
             calls.add_metric([crm, kind], value)
+        elif name.startswith(ENDPOINT_CALLS):
+            endpoint = name[len(ENDPOINT_CALLS) :]
+            by_endpoint[(crm, endpoint)] = by_endpoint.get((crm, endpoint), 0) + value
         elif name == "retries":
             waits.add_metric([crm, kind], value)
-    yield from (runs, running, success, outcome, pulled, upserted, pushed, calls, waits)
+    for (crm, endpoint), value in sorted(by_endpoint.items()):
+        endpoints.add_metric([crm, endpoint], value)
+    yield from (runs, running, success, outcome, pulled, upserted, pushed, calls, endpoints, waits)
 
 
 def _crms(known: Facts, now: datetime) -> Iterator[Any]:

@@ -13,7 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sync.store import Job, OutboxEntry, OutboxStatus, QuarantinedRecord, SyncState
 
-__all__ = ["Facts", "daemon_status", "facts"]
+__all__ = ["ENDPOINT_CALLS", "Facts", "daemon_status", "facts"]
+
+#: A job report's count of the API calls made to one endpoint: ``calls:deals/search``.
+ENDPOINT_CALLS = "calls:"
 
 #: The figures of a run's report worth a glance, in this order.
 _HEADLINE = ("read", "upserted", "deleted", "quarantined", "sent", "done", "rejected",

@@ -50,9 +50,13 @@ COMMIT_RECORDS = 10_000
 COMMIT_SECONDS = 2.0
 #: Pages read and mapped ahead of the one being stored.
 _AHEAD = 2
-#: The most webhook-named records a pull reads by id before its incremental read (more
-#: wait for the next pull; the incremental read brings them meanwhile all the same).
+#: The most webhook-named records a pull reads by id before its incremental read, the
+#: newest first (more wait for the next pull; the incremental read brings them all the
+#: same once the CRM's index has them).
 HINTS_PER_PULL = 1_000
+#: Hints are read only while the incremental read may not show their change yet: those
+#: older than the lookback (at least this) are dropped unread, the read covers them.
+HINT_WINDOW_MIN = timedelta(seconds=10)
 
 
 @dataclass
@@ -130,6 +134,7 @@ def pull(
     commit_seconds: float = COMMIT_SECONDS,
     deletes_every: timedelta = timedelta(0),
     handlers: Sequence[MirrorHandler] = (),
+    lookback: timedelta = timedelta(0),
 ) -> PullReport:
     """Mirror changed (or, with ``full``, all) records of ``connector`` into the store.
 
@@ -142,6 +147,8 @@ def pull(
     A CRM whose deletes do not arrive with the changes (HubSpot's archived listing, which
     cannot be filtered by date) is asked for them on full reads and when ``deletes_every``
     has passed since the last check, which starts where that check started: none is missed.
+    A connector that reads by id (:class:`~connectors.base.ReadsById`) first reads the
+    records webhooks named in the last ``lookback`` (at least 10 s), newest first.
     """
     crm = Crm(connector.crm)
     obj = connector.object_name
@@ -169,7 +176,7 @@ def pull(
         hinted = _read_hinted(
             factory, connector, mapping, crm, partners, clock, report,
             {"quarantined": quarantined, "new_in_quarantine": new_in_quarantine,
-             "handlers": handlers},
+             "handlers": handlers}, max(lookback, HINT_WINDOW_MIN),
         )  # fmt: skip
         if hinted and on_page is not None:
             on_page(report)
@@ -259,17 +266,22 @@ def _read_hinted(
     clock: Callable[[], datetime],
     report: PullReport,
     options: dict[str, Any],
+    window: timedelta,
 ) -> int:
-    """Read the records webhooks named by id and store them like a page, in one
-    transaction that also removes their hints; the watermark stays where it is (the
-    incremental read after it still covers the same span). The records read."""
-    with factory() as session:
+    """Read the records webhooks named within ``window`` by id, newest first, and store
+    them like a page, in one transaction that also removes their hints; older hints are
+    dropped unread (the incremental read shows their changes by now). The watermark stays
+    where it is: the incremental read after this covers the same span. The records read."""
+    with transaction(factory) as session:
+        session.execute(
+            delete(PullHint).where(PullHint.crm == crm.value, PullHint.noted_at < clock() - window)
+        )
         hints = [
             (crm_id, noted_at)
             for crm_id, noted_at in session.execute(
                 select(PullHint.crm_id, PullHint.noted_at)
                 .where(PullHint.crm == crm.value)
-                .order_by(PullHint.noted_at, PullHint.crm_id)
+                .order_by(PullHint.noted_at.desc(), PullHint.crm_id)
                 .limit(HINTS_PER_PULL)
             )
         ]

@@ -60,6 +60,18 @@ def test_metrics_and_health_show_what_the_daemon_did(
     assert got[("partnersync_records_pushed_total", (("crm", "salesforce"),))] == 1
     calls: Any = got[("partnersync_api_calls_total", (("crm", "hubspot"), ("job", "pull")))]
     assert calls >= 1
+    endpoints = {dict(labels)["endpoint"]: v for (name, labels), v in got.items()
+                 if name == "partnersync_api_endpoint_calls_total"
+                 and dict(labels)["crm"] == "hubspot"}  # fmt: skip
+    assert endpoints["deals/list"] >= 1  # the first pull lists every deal
+    # Every call has its endpoint, none twice; the mapping's check (describes) is the
+    # job's, outside the pull's own count.
+    assert sum(endpoints.values()) == calls + endpoints["properties"]
+    sf_endpoints = {dict(labels)["endpoint"] for (name, labels) in got
+                    if name == "partnersync_api_endpoint_calls_total"
+                    and dict(labels)["crm"] == "salesforce"}  # fmt: skip
+    assert {"query", "composite/sobjects PATCH"} <= sf_endpoints
+    assert "other" not in sf_endpoints | set(endpoints)
     backlog = {labels: v for (name, labels), v in got.items()
                if name == "partnersync_outbox_backlog"}  # fmt: skip
     assert backlog[(("crm", "hubspot"), ("status", "pending"))] == 1

@@ -25,8 +25,9 @@ from sync.api.app import create_app
 from sync.api.webhooks import hubspot_signature, outbound_ack
 from sync.crm import CrmLink
 from sync.daemon import Daemon
+from sync.mirror.pull import note_hints
 from sync.settings import Settings
-from sync.store import PullHint
+from sync.store import Crm, PullHint
 from tests.sync.links import LINKS, edit_in_crm, hubspot, mirrored
 
 SECRET = "s3cret-app-secret"
@@ -253,6 +254,11 @@ def test_a_changed_deal_is_read_by_id_before_the_search_index_shows_it(
     with hooked.store() as session:
         assert session.scalars(select(PullHint.crm_id)).all() == []  # read: forgotten
     assert daemon.pull("hubspot").report["hinted"] == 0  # type: ignore[index]
+    # A hint older than the lookback: the search shows its change by now; dropped unread.
+    note_hints(hooked.store, Crm.HUBSPOT, [deal], datetime.now(UTC) - timedelta(minutes=1))
+    assert daemon.pull("hubspot").report["hinted"] == 0  # type: ignore[index]
+    with hooked.store() as session:
+        assert session.scalars(select(PullHint.crm_id)).all() == []
 
 
 def test_without_the_read_by_id_the_lagging_search_misses_the_change(
