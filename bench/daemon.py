@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -281,7 +282,9 @@ def _react(args: argparse.Namespace, names: list[str], accounts: Accounts, *, la
                     out.append(time.perf_counter() - began)
                     break
                 time.sleep(0.02)
-            time.sleep(0.5)
+            # Polling: the next change at a random point of the interval, not just after
+            # the pull that wrote the last one back (which would always wait a full one).
+            time.sleep(0.5 if webhooks else random.uniform(0.5, interval))
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)
         daemon.wait(60)
