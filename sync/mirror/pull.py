@@ -172,14 +172,22 @@ def pull(
     with transaction(factory) as session:
         partners = PartnerIndex(session, crm, connector.id_aliases)
     new_in_quarantine: set[str] = set()
-    if isinstance(connector, ReadsById) and not full_read:
-        hinted = _read_hinted(
-            factory, connector, mapping, crm, partners, clock, report,
+    by_id = connector if isinstance(connector, ReadsById) and not full_read else None
+
+    def read_hinted() -> int:
+        """The records webhooks named, read by id: before the incremental read and after
+        each of its commits, so a change named while a long read runs waits for no more
+        than one transaction of it."""
+        if by_id is None:
+            return 0
+        return _read_hinted(
+            factory, by_id, mapping, crm, partners, clock, report,
             {"quarantined": quarantined, "new_in_quarantine": new_in_quarantine,
              "handlers": handlers}, max(lookback, HINT_WINDOW_MIN),
         )  # fmt: skip
-        if hinted and on_page is not None:
-            on_page(report)
+
+    if read_hinted() and on_page is not None:
+        on_page(report)
 
     # Pages are read and mapped in a thread while the ones before them are stored. The
     # watermark is still committed only with the pages before it: an interruption loses
@@ -214,6 +222,7 @@ def pull(
                     written += len(prepared.page.records)
                     if written >= commit_records or time.monotonic() >= deadline:
                         break
+            read_hinted()
             if on_page is not None:
                 on_page(report)
     if failures:  # a failed read, raised once the pages read before it are committed

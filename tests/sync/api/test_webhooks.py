@@ -25,7 +25,7 @@ from sync.api.app import create_app
 from sync.api.webhooks import hubspot_signature, outbound_ack
 from sync.crm import CrmLink
 from sync.daemon import Daemon
-from sync.mirror.pull import note_hints
+from sync.mirror.pull import PullReport, note_hints, pull
 from sync.settings import Settings
 from sync.store import Crm, PullHint
 from tests.sync.links import LINKS, edit_in_crm, hubspot, mirrored
@@ -259,6 +259,35 @@ def test_a_changed_deal_is_read_by_id_before_the_search_index_shows_it(
     assert daemon.pull("hubspot").report["hinted"] == 0  # type: ignore[index]
     with hooked.store() as session:
         assert session.scalars(select(PullHint.crm_id)).all() == []
+
+
+def test_a_deal_named_while_a_long_pull_runs_is_read_after_its_next_commit(
+    sandbox: Sandbox, sandbox_server: SandboxServer, store: sessionmaker[Session]
+) -> None:
+    """A webhook during a pull of many pages: its deal is read by id once the pull's
+    current transaction commits, not after the whole pull (nor the next one)."""
+    connect, mapping, seed = LINKS["hubspot"]
+    seed(sandbox, 450)
+    connector = connect(sandbox_server)
+    pull(store, connector, mapping)
+    deals = sorted(mirrored(store, "hubspot"), key=int)
+    for deal in deals:
+        edit_in_crm(sandbox, "hubspot", deal, {"amount": "1000"})
+    named = deals[0]
+    commits: list[int] = []
+
+    def webhook_meanwhile(report: PullReport) -> None:
+        commits.append(report.hinted)
+        if len(commits) == 1:  # after the first of three pages: lagging, then changed
+            sandbox.reconfigure(search_lag_seconds=600)
+            edit_in_crm(sandbox, "hubspot", named, {"amount": "2222"})
+            note_hints(store, Crm.HUBSPOT, [named], datetime.now(UTC))
+
+    report = pull(store, connector, mapping, on_page=webhook_meanwhile, commit_records=1)
+    assert commits[:2] == [0, 1]  # read at the very next commit
+    assert report.hinted == 1
+    assert mirrored(store, "hubspot")[named].amount == Decimal("2222")
+    assert mirrored(store, "hubspot")[deals[-1]].amount == Decimal("1000")
 
 
 def test_without_the_read_by_id_the_lagging_search_misses_the_change(
