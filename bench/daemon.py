@@ -153,7 +153,8 @@ def throughput(
 ) -> None:
     """The first cycle inline, then by 1, 2 and 4 single-thread worker processes."""
     print(f"first cycle of {args.deals:,} deals per CRM ({2 * args.deals:,} in all), "
-          f"sandbox at {args.latency_ms:g} ms a call, PostgreSQL store:")  # fmt: skip
+          f"sandbox at {args.latency_ms:g} ms a call, PostgreSQL store, workers with "
+          f"push_shards = {args.push_shards}:")  # fmt: skip
     stage = Stage(args, names, accounts)
     try:
         began = time.perf_counter()
@@ -182,7 +183,7 @@ def by_workers(args: argparse.Namespace, names: list[str], accounts: Accounts,
                processes: int, threads: int) -> float:  # fmt: skip
     client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()
-    stage = Stage(args, names, accounts)
+    stage = Stage(args, names, accounts, queue__push_shards=str(args.push_shards))
     workers: list[subprocess.Popen[bytes]] = []
     try:
         settings = stage.settings()
@@ -310,6 +311,8 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=8, help="CRM changes timed")
     parser.add_argument("--poll-seconds", type=int, default=10)
     parser.add_argument("--logs", type=Path, help="keep partnersync run's log lines here")
+    parser.add_argument("--push-shards", type=int, default=1,
+                        help="[queue] push_shards of the worker processes")  # fmt: skip
     args = parser.parse_args()
     names: list[str] = []
     accounts = partner_accounts(args.deals)
