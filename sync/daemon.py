@@ -195,6 +195,29 @@ class Daemon:
             note_hints(self.factory, Crm(crm), crm_ids, self.clock())
         return self.trigger("pull", crm)
 
+    def own_writes(self, crm: str, changes: Sequence[tuple[str, str, Any]]) -> list[bool]:
+        """For each ``(crm_id, CRM field, value)`` a webhook says changed: whether it is
+        partnersync's own write coming back (an outbound field now holding what the push
+        last wrote there), which needs no pull."""
+        link = next((link for link in self.cycle if link.connector.crm == crm), None)
+        outbound = link.mapping.outbound if link is not None else {}
+        wanted = sorted({crm_id for crm_id, field, _ in changes if field in outbound})
+        if not wanted:
+            return [False] * len(changes)
+        from sync.store import Crm, Opportunity
+
+        with self.factory() as session:
+            held = dict(session.execute(
+                select(Opportunity.crm_id, Opportunity.crm_values).where(
+                    Opportunity.crm == Crm(crm), Opportunity.crm_id.in_(wanted))
+            ).tuples().all())  # fmt: skip
+        out = []
+        for crm_id, field, value in changes:
+            values = held.get(crm_id) or {}
+            spec = outbound.get(field)
+            out.append(spec is not None and field in values and _same(spec, value, values[field]))
+        return out
+
     def deleted(self, crm: str, crm_ids: Sequence[str]) -> list[str]:
         """Records the CRM says were deleted (a webhook): marked deleted now, without
         waiting for the deletes listing, and a push triggered for what that changes."""
@@ -271,6 +294,15 @@ def _counting(link: CrmLink, work: Callable[[], dict[str, Any]]) -> Callable[[],
         return report
 
     return counted
+
+
+def _same(spec: Any, value: Any, held: Any) -> bool:
+    """Whether the CRM's ``value`` of an outbound field is the ``held`` canonical one
+    (a value the field's type cannot read is not: the pull will tell)."""
+    try:
+        return bool(spec.canonical(value) == held)
+    except (ArithmeticError, TypeError, ValueError):
+        return False
 
 
 def _quota(seen: tuple[int, int] | None) -> dict[str, int]:

@@ -65,8 +65,9 @@ class Health(BaseModel):
 
 
 class WebhookAccepted(BaseModel):
-    """A webhook taken: its events counted, deals deleted at once, the pull queued (or
-    folded into one already waiting)."""
+    """A webhook taken: its events counted, deals deleted at once, the pull ``queued``,
+    ``folded into a waiting pull``, or ``not needed`` (only deletions, or only
+    partnersync's own writes coming back)."""
 
     accepted: int
     deleted: int

@@ -12,9 +12,12 @@
   time; 403 otherwise); the answer is the ``Ack`` Salesforce waits for.
 
 Events are hints, never data (they come late, twice, out of order): each accepted request
-triggers a pull of its CRM, folded into one waiting pull however many arrive. A HubSpot
+triggers a pull of its CRM, folded into one waiting pull however many arrive; the deals a
+HubSpot request names are read by id first (:func:`sync.mirror.pull.note_hints`). A HubSpot
 ``deal.deletion`` marks the deal deleted at once (its registration released, its
-commission reversed), without waiting for the archived listing.
+commission reversed), without waiting for the archived listing. A HubSpot property change
+that is partnersync's own write coming back (an outbound field now holding what the push
+wrote) sets nothing off: a request of only those, or only deletions, queues no pull.
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ class Hooks(Protocol):
     def deleted(self, crm: str, crm_ids: list[str]) -> list[str]: ...
 
     def changed(self, crm: str, crm_ids: list[str]) -> bool: ...
+
+    def own_writes(self, crm: str, changes: list[tuple[str, str, Any]]) -> list[bool]: ...
 
 
 def hubspot_signature(secret: str, method: str, uri: str, body: bytes, timestamp: str) -> str:
@@ -216,13 +221,22 @@ def install(app: FastAPI, settings: Settings, factory: sessionmaker[Session],
         deleted = sorted({str(e.get("objectId")) for e in events
                           if (e.get("subscriptionType") or e.get("eventType")) == "deal.deletion"
                           and e.get("objectId") is not None})  # fmt: skip
-        changed = sorted({str(e.get("objectId")) for e in events
-                          if e.get("objectId") is not None} - set(deleted))  # fmt: skip
+        named = [e for e in events if e.get("objectId") is not None
+                 and str(e.get("objectId")) not in deleted]  # fmt: skip
+        # The push's own writes come back as property changes: no pull for those.
+        values = [(str(e["objectId"]), str(e.get("propertyName") or ""), e.get("propertyValue"))
+                  for e in named]  # fmt: skip
+        echoes = await run_in_threadpool(daemon.own_writes, "hubspot", values)
+        changed = sorted({value[0] for value, own in zip(values, echoes, strict=True) if not own})
         marked = await run_in_threadpool(daemon.deleted, "hubspot", deleted) if deleted else []
+        if not changed:  # deletions (applied above) or partnersync's own writes only
+            log.info("webhook.hubspot", events=len(events), deleted=len(marked), own=sum(echoes))
+            return {"accepted": len(events), "deleted": len(marked), "pull": "not needed"}
         # Each changed deal is read by id at the start of the pull: the search index may
         # not show the change for seconds yet.
         sent = await run_in_threadpool(daemon.changed, "hubspot", changed)
-        log.info("webhook.hubspot", events=len(events), deleted=len(marked), pull_sent=sent)
+        log.info("webhook.hubspot", events=len(events), deleted=len(marked), own=sum(echoes),
+                 pull_sent=sent)  # fmt: skip
         return {"accepted": len(events), "deleted": len(marked), "pull": "queued" if sent
                 else "folded into a waiting pull"}  # fmt: skip
 

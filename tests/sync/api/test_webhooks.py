@@ -205,8 +205,11 @@ def test_the_uri_is_the_public_one_behind_a_proxy(store: sessionmaker[Session]) 
         def changed(self, crm: str, crm_ids: list[str]) -> bool:
             return self.trigger("pull", crm)
 
+        def own_writes(self, crm: str, changes: list[tuple[str, str, Any]]) -> list[bool]:
+            return [False] * len(changes)
+
     app = create_app(settings, factory=store, hooks=Hooks)
-    raw = b"[]"
+    raw = b'[{"objectId": 1, "subscriptionType": "deal.creation"}]'
     stamp = str(int(time.time() * 1000))
     public = "https://hooks.example.com/v1/webhooks/hubspot?from=a:b@c"
     with TestClient(app) as client:
@@ -219,14 +222,14 @@ def test_the_uri_is_the_public_one_behind_a_proxy(store: sessionmaker[Session]) 
 
 def test_a_deletion_event_marks_the_deal_deleted_at_once(hooked: Hooked) -> None:
     """No waiting for the archived listing: the deal is deleted in the store now (its
-    deletion staged like a pull's), and a push is triggered as well as the pull."""
+    deletion staged like a pull's) and a push triggered; nothing is left to read: no pull."""
     deal = sorted(mirrored(hooked.store, "hubspot"))[0]
     response = hooked.post([{"objectId": int(deal), "subscriptionType": "deal.deletion"},
                             {"objectId": 999999, "eventType": "deal.deletion"}])  # fmt: skip
     assert response.status_code == 200, response.text
     assert response.json()["deleted"] == 1  # the unknown one changes nothing
     assert mirrored(hooked.store, "hubspot")[deal].deleted is True
-    assert set(hooked.sent) == {("push", "hubspot"), ("pull", "hubspot")}
+    assert hooked.sent == [("push", "hubspot")]  # nothing else to read: no pull
 
 
 def test_a_changed_deal_is_read_by_id_before_the_search_index_shows_it(
@@ -288,6 +291,37 @@ def test_a_deal_named_while_a_long_pull_runs_is_read_after_its_next_commit(
     assert report.hinted == 1
     assert mirrored(store, "hubspot")[named].amount == Decimal("2222")
     assert mirrored(store, "hubspot")[deals[-1]].amount == Decimal("1000")
+
+
+def test_our_own_writes_coming_back_trigger_no_pull(hooked: Hooked) -> None:
+    """The push writes a deal's field; HubSpot's event for that write (the value we wrote)
+    needs no pull, a rep's different value in the same field does."""
+    from sync.store import Opportunity, transaction
+    from sync.writeback.outbox import stage
+
+    deal = sorted(mirrored(hooked.store, "hubspot"))[0]
+    with transaction(hooked.store) as session:
+        row = session.scalars(select(Opportunity).where(Opportunity.crm_id == deal)).one()
+        stage(session, row, {"registration.reason": "first come"})
+    hooked.daemon.push("hubspot")
+    field = LINKS["hubspot"][1].outbound_for("registration.reason")
+    assert field is not None
+    held = hooked.sandbox.hubspot.get("deals", deal)["properties"][field.crm_field]
+    assert held == "first come"
+    hooked.sent.clear()
+
+    def event(value: str) -> dict[str, Any]:
+        return {"objectId": int(deal), "subscriptionType": "deal.propertyChange",
+                "propertyName": field.crm_field, "propertyValue": value,
+                "changeSource": "INTEGRATION"}  # fmt: skip
+
+    echo = hooked.post([event(held)])
+    assert echo.json()["pull"] == "not needed"
+    assert hooked.sent == []
+    hooked.now[0] += timedelta(seconds=1)
+    rep = hooked.post([event(held), event("overwritten by a rep")])
+    assert rep.json()["pull"] == "queued"
+    assert hooked.sent == [("pull", "hubspot")]
 
 
 def test_without_the_read_by_id_the_lagging_search_misses_the_change(
