@@ -57,6 +57,9 @@ HINTS_PER_PULL = 1_000
 #: Hints are read only while the incremental read may not show their change yet: those
 #: older than the lookback (at least this) are dropped unread, the read covers them.
 HINT_WINDOW_MIN = timedelta(seconds=10)
+#: How often (seconds) a long incremental read looks for hints noted meanwhile: when one
+#: waits, the read commits early and reads it, rather than at its transaction's end.
+_HINT_CHECK = 0.25
 
 
 @dataclass
@@ -176,8 +179,8 @@ def pull(
 
     def read_hinted() -> int:
         """The records webhooks named, read by id: before the incremental read and after
-        each of its commits, so a change named while a long read runs waits for no more
-        than one transaction of it."""
+        each of its commits (a transaction commits early when a hint waits), so a change
+        named while a long read runs waits for a page of it, not the whole read."""
         if by_id is None:
             return 0
         return _read_hinted(
@@ -198,6 +201,7 @@ def pull(
         ahead=_AHEAD,
     )
     failures: list[Exception] = []
+    hints_checked = time.monotonic()
     # closing(): stops the read-ahead thread however the loop ends.
     with closing(pages), garbage_collector_spares_existing():
         for first in (readable := until_failure(pages, failures)):
@@ -222,6 +226,10 @@ def pull(
                     written += len(prepared.page.records)
                     if written >= commit_records or time.monotonic() >= deadline:
                         break
+                    if by_id is not None and time.monotonic() >= hints_checked + _HINT_CHECK:
+                        hints_checked = time.monotonic()
+                        if _hints_waiting(factory, crm):
+                            break  # commit now: the named deal is read right after
             read_hinted()
             if on_page is not None:
                 on_page(report)
@@ -264,6 +272,11 @@ def note_hints(factory: sessionmaker[Session], crm: Crm, crm_ids: Sequence[str],
             [{"crm": crm.value, "crm_id": crm_id, "noted_at": now} for crm_id in wanted],
         )
     return len(wanted)
+
+
+def _hints_waiting(factory: sessionmaker[Session], crm: Crm) -> bool:
+    with factory() as session:
+        return bool(session.scalar(select(exists().where(PullHint.crm == crm.value))))
 
 
 def _read_hinted(

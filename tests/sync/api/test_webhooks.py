@@ -324,6 +324,43 @@ def test_our_own_writes_coming_back_trigger_no_pull(hooked: Hooked) -> None:
     assert hooked.sent == [("pull", "hubspot")]
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("dialect", ["postgres"], indirect=True)
+def test_a_hint_noted_mid_transaction_commits_it_early(
+    sandbox: Sandbox,
+    sandbox_server: SandboxServer,
+    store: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pages share a transaction (up to 10,000 records or 2 s); a hint noted meanwhile
+    ends it at the next page, so the named deal is read then, not at its end. (PostgreSQL:
+    on SQLite the webhook's write waits for that transaction's commit anyway.)"""
+    import sync.mirror.pull as pulling
+
+    monkeypatch.setattr(pulling, "_HINT_CHECK", 0.0)
+    connect, mapping, seed = LINKS["hubspot"]
+    seed(sandbox, 450)
+    connector = connect(sandbox_server)
+    pull(store, connector, mapping)
+    deals = sorted(mirrored(store, "hubspot"), key=int)
+    for deal in deals:
+        edit_in_crm(sandbox, "hubspot", deal, {"amount": "1000"})
+    commits: list[tuple[int, int]] = []
+
+    def webhook_meanwhile(report: PullReport) -> None:
+        if report.pages == 1:
+            note_hints(store, Crm.HUBSPOT, [deals[-1]], datetime.now(UTC))
+
+    report = pull(store, connector, mapping, on_progress=webhook_meanwhile,
+                  on_page=lambda r: commits.append((r.pages, r.hinted)))  # fmt: skip
+    # Without the hint one transaction would hold all three pages (450 records, under
+    # 2 s); with it, the first commits after the page during which it came, and the deal
+    # is read right then.
+    assert commits[0] == (1, 1)
+    assert commits[-1] == (3, 1)
+    assert report.hinted == 1
+
+
 def test_without_the_read_by_id_the_lagging_search_misses_the_change(
     hooked: Hooked,
 ) -> None:
