@@ -228,7 +228,7 @@ def pull(
                         break
                     if by_id is not None and time.monotonic() >= hints_checked + _HINT_CHECK:
                         hints_checked = time.monotonic()
-                        if _hints_waiting(factory, crm):
+                        if _hints_waiting(session, crm):
                             break  # commit now: the named deal is read right after
             read_hinted()
             if on_page is not None:
@@ -274,9 +274,10 @@ def note_hints(factory: sessionmaker[Session], crm: Crm, crm_ids: Sequence[str],
     return len(wanted)
 
 
-def _hints_waiting(factory: sessionmaker[Session], crm: Crm) -> bool:
-    with factory() as session:
-        return bool(session.scalar(select(exists().where(PullHint.crm == crm.value))))
+def _hints_waiting(session: Session, crm: Crm) -> bool:
+    """Whether a hint waits, asked in the page's own transaction: PostgreSQL shows each
+    statement what others committed; SQLite's writers wait for this transaction anyway."""
+    return bool(session.scalar(select(exists().where(PullHint.crm == crm.value))))
 
 
 def _read_hinted(
