@@ -264,11 +264,11 @@ def test_a_changed_deal_is_read_by_id_before_the_search_index_shows_it(
         assert session.scalars(select(PullHint.crm_id)).all() == []
 
 
-def test_a_deal_named_while_a_long_pull_runs_is_read_after_its_next_commit(
+def three_pages_changed(
     sandbox: Sandbox, sandbox_server: SandboxServer, store: sessionmaker[Session]
-) -> None:
-    """A webhook during a pull of many pages: its deal is read by id once the pull's
-    current transaction commits, not after the whole pull (nor the next one)."""
+) -> tuple[Any, Any, list[str]]:
+    """450 HubSpot deals mirrored, then each changed: an incremental read of three search
+    pages. The connector, the mapping and the deal ids in order."""
     connect, mapping, seed = LINKS["hubspot"]
     seed(sandbox, 450)
     connector = connect(sandbox_server)
@@ -276,6 +276,15 @@ def test_a_deal_named_while_a_long_pull_runs_is_read_after_its_next_commit(
     deals = sorted(mirrored(store, "hubspot"), key=int)
     for deal in deals:
         edit_in_crm(sandbox, "hubspot", deal, {"amount": "1000"})
+    return connector, mapping, deals
+
+
+def test_a_deal_named_while_a_long_pull_runs_is_read_after_its_next_commit(
+    sandbox: Sandbox, sandbox_server: SandboxServer, store: sessionmaker[Session]
+) -> None:
+    """A webhook during a pull of many pages: its deal is read by id once the pull's
+    current transaction commits, not after the whole pull (nor the next one)."""
+    connector, mapping, deals = three_pages_changed(sandbox, sandbox_server, store)
     named = deals[0]
     commits: list[int] = []
 
@@ -306,7 +315,9 @@ def test_our_own_writes_coming_back_trigger_no_pull(hooked: Hooked) -> None:
     hooked.daemon.push("hubspot")
     field = LINKS["hubspot"][1].outbound_for("registration.reason")
     assert field is not None
-    held = hooked.sandbox.hubspot.get("deals", deal)["properties"][field.crm_field]
+    record = hooked.sandbox.hubspot.get("deals", deal)
+    assert record is not None
+    held = record["properties"][field.crm_field]
     assert held == "first come"
     hooked.sent.clear()
 
@@ -338,13 +349,7 @@ def test_a_hint_noted_mid_transaction_commits_it_early(
     import sync.mirror.pull as pulling
 
     monkeypatch.setattr(pulling, "_HINT_CHECK", 0.0)
-    connect, mapping, seed = LINKS["hubspot"]
-    seed(sandbox, 450)
-    connector = connect(sandbox_server)
-    pull(store, connector, mapping)
-    deals = sorted(mirrored(store, "hubspot"), key=int)
-    for deal in deals:
-        edit_in_crm(sandbox, "hubspot", deal, {"amount": "1000"})
+    connector, mapping, deals = three_pages_changed(sandbox, sandbox_server, store)
     commits: list[tuple[int, int]] = []
 
     def webhook_meanwhile(report: PullReport) -> None:
