@@ -128,6 +128,11 @@ def test_never_two_runs_at_once_under_a_crowd_of_workers(store: sessionmaker[Ses
         thread.join(60)
     assert most == 1
     assert total >= 10
+    # A run that met triggers for three rounds back to back ends ``waiting`` (the daemon
+    # sends it back to the queue): run what waits, as that message would.
+    for _ in range(10):
+        if not Jobs(store).run("pull:hubspot", work).waiting:
+            break
     job = row(store, "pull:hubspot")
     assert (job.holder, job.requested_at) == (None, None)
 
