@@ -232,12 +232,11 @@ class Daemon:
         the rows of the deals whose id leaves that remainder; pushes of other shares run
         at the same time on other workers, never on the same rows)."""
         link = self.cycle.link(crm)
-        share = int(shard)
-        if not 0 <= share < self.push_shards:
-            raise ConfigError(
-                f"push share {shard} of {crm}: [queue] push_shards is {self.push_shards}"
+        if not shard.isdigit() or not 0 <= int(shard) < self.push_shards:
+            raise ConfigError(  # a message from a process set otherwise: not retried
+                f"push share {shard!r} of {crm}: [queue] push_shards is {self.push_shards}"
             )
-        split = (share, self.push_shards)
+        split = (int(shard), self.push_shards)
         return self._run(
             job_name("push", crm, shard),
             _counting(link, lambda: self.cycle.push(link, shard=split).as_dict()),

@@ -31,7 +31,7 @@ from sync.jobs import Jobs
 from sync.mapping import MappingError, parse_mapping
 from sync.partners import PartnerInput, add_partner
 from sync.registrations import RegistrationService
-from sync.settings import Settings
+from sync.settings import ConfigError, Settings
 from sync.store import Job
 from tests.conftest import REDIS_URL
 from tests.sync import test_commissions as money
@@ -166,8 +166,9 @@ def test_pushes_of_shares_run_side_by_side_on_disjoint_rows(
             ]
             == f"r{deal.id}"
         )  # type: ignore[union-attr]
-    with pytest.raises(Exception, match="push_shards is 3"):
-        daemon.push("hubspot", "3")
+    for wrong in ("3", "-1", "one"):
+        with pytest.raises(ConfigError, match="push_shards is 3"):
+            daemon.push("hubspot", wrong)
 
 
 def test_triggers_during_a_pull_are_one_more_pull_not_a_hundred(
