@@ -134,8 +134,12 @@ def test_run_embedded_converges_serves_the_api_and_stops_on_sigterm(
     assert {"pull:salesforce", "pull:hubspot", "push:salesforce", "push:hubspot",
             "expire_registrations", "schedule_payouts"} <= set(jobs)  # fmt: skip
     assert {j["state"] for j in jobs.values()} == {"idle"}
-    assert jobs["pull:salesforce"]["outcome"] == "ok"
-    assert "api_calls=" in jobs["pull:salesforce"]["last_report"]
+    # Pulls tick every second: SIGTERM may land in one, which stops after its committed
+    # pages (``interrupted``); otherwise the last one ended ok with its report.
+    pulled = jobs["pull:salesforce"]
+    assert pulled["outcome"] in ("ok", "interrupted")
+    if pulled["outcome"] == "ok":
+        assert "api_calls=" in pulled["last_report"]
     assert {c["crm"]: c["outbox_pending"] for c in facts["crms"]} == {
         "salesforce": 0, "hubspot": 0}  # fmt: skip
     table = run_cli("status", cwd=tmp_path, env=env)
