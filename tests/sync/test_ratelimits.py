@@ -44,6 +44,9 @@ def crowd(count: int, act: Any) -> None:
 
 
 def most_in_any(span: float, moments: list[float]) -> int:
+    """The most moments in any rolling ``span``. A moment is taken just after its limiter
+    let the call go, so a busy machine can note it a little late; the tests allow 0.1 s
+    of that (a limiter that let every call go would put all of them in one instant)."""
     moments = sorted(moments)
     return max(sum(1 for m in moments[i:] if m - start < span) for i, start in
                enumerate(moments))  # fmt: skip
@@ -51,33 +54,31 @@ def most_in_any(span: float, moments: list[float]) -> int:
 
 def test_two_workers_together_keep_hubspots_burst(backend: Any) -> None:
     workers = two_workers(backend, hubspot_burst=10, hubspot_burst_seconds=1)
-    moments: list[float] = []
-    lock = threading.Lock()
+    moments: list[float] = []  # list.append is atomic: no lock to wait on after the gate
 
     def call(index: int) -> None:
         for _ in range(5):
-            with workers[index % 2]("hubspot", "call"), lock:
+            with workers[index % 2]("hubspot", "call"):
                 moments.append(time.monotonic())
 
     crowd(6, call)  # 30 calls, at most 10 in any second
     assert len(moments) == 30  # every call went, later
-    assert most_in_any(1.0, moments) <= 10
+    assert most_in_any(0.9, moments) <= 10
     assert sum(w.waits for w in workers) > 0
 
 
 def test_searches_keep_their_own_rate_within_the_burst(backend: Any) -> None:
     workers = two_workers(backend, hubspot_search=3)
     moments: list[float] = []
-    lock = threading.Lock()
 
     def search(index: int) -> None:
         for _ in range(3):
-            with workers[index % 2]("hubspot", "search"), lock:
+            with workers[index % 2]("hubspot", "search"):
                 moments.append(time.monotonic())
 
     crowd(4, search)
     assert len(moments) == 12
-    assert most_in_any(1.0, moments) <= 3
+    assert most_in_any(0.9, moments) <= 3
 
 
 def test_salesforce_calls_in_flight_stay_under_the_concurrency_limit(backend: Any) -> None:
