@@ -45,8 +45,10 @@ LINKS: dict[str, tuple[Callable[..., CrmConnector], CompiledMapping, Callable[..
 
 
 def mirrored(factory: sessionmaker[Session], crm: str) -> dict[str, Opportunity]:
-    """crm id -> mirror row, for every record of ``crm`` in the store."""
-    with factory() as session:
+    """crm id -> mirror row, for every record of ``crm`` in the store. It reads beside a
+    running pull (SQLite: ``BEGIN DEFERRED``), never queueing for the pull's write lock."""
+    reader = factory.kw["bind"].execution_options(sqlite_begin="DEFERRED")
+    with factory(bind=reader) as session:
         rows = session.scalars(select(Opportunity).where(Opportunity.crm == crm)).all()
         return {row.crm_id: row for row in rows}
 
