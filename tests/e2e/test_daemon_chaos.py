@@ -1,11 +1,12 @@
 """The daemon end to end, the way it runs on many machines: ``partnersync scheduler`` and
 two ``dramatiq worker`` processes sharing a real Redis and PostgreSQL, against the
-sandbox's two CRMs (20,000 deals in all), converging to what a clean inline run gives.
+sandbox's two CRMs (10,000 deals in all), converging to what a clean inline run gives.
 
 Chaos: a worker is killed with SIGKILL at random moments, ten times, and restarted (as an
 orchestrator would), and Redis is flushed once. Nothing is lost (the store equals the
 CRM; every registration, ledger row and payout is the clean run's) and nothing is counted
-twice. ``PARTNERSYNC_TEST_DAEMON_DEALS`` sets the deals per CRM (default 10,000).
+twice. ``PARTNERSYNC_TEST_DAEMON_DEALS`` sets the deals per CRM (default 5,000: three
+Salesforce query pages, fifty HubSpot pages).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from tests.conftest import REDIS_URL, NewDatabase
 from tests.sync.links import LINKS
 
 REPO = Path(__file__).resolve().parents[2]
-DEALS = int(os.environ.get("PARTNERSYNC_TEST_DAEMON_DEALS", "10000"))
+DEALS = int(os.environ.get("PARTNERSYNC_TEST_DAEMON_DEALS", "5000"))
 AGREEMENT = REPO / "examples" / "acme-agreement.toml"
 OBJECT = {"salesforce": "Opportunity", "hubspot": "deals"}
 
