@@ -237,7 +237,7 @@ def test_two_approvals_racing_leave_one_holder(
     import time
 
     import sync.registrations as module
-    from sync.store import make_engine, session_factory, upgrade
+    from sync.store import make_engine, session_factory
 
     decide = module.approve
 
@@ -248,8 +248,7 @@ def test_two_approvals_racing_leave_one_holder(
 
     monkeypatch.setattr(module, "approve", slow_approve)
 
-    url = new_database("postgres")
-    upgrade(url)
+    url = new_database("postgres", migrated=True)
     engines = [make_engine(url) for _ in range(2)]
     try:
         factories = [session_factory(engine) for engine in engines]

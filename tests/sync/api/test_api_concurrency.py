@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from sync.api.serve import serving
-from sync.store import Registration, make_engine, session_factory, upgrade
+from sync.store import Registration, make_engine, session_factory
 from tests.conftest import NewDatabase
 from tests.sync.api.world import build, settings_for
 
@@ -21,8 +21,7 @@ from tests.sync.api.world import build, settings_for
 def test_simultaneous_submissions_leave_one_holder_and_one_conflict(
     new_database: NewDatabase, attempt: int
 ) -> None:
-    url = new_database("postgres")
-    upgrade(url)
+    url = new_database("postgres", migrated=True)
     engine = make_engine(url)
     base = settings_for(rate_per_second=0)
     settings = base.model_copy(

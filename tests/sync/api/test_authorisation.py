@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from sync.api.app import create_app
 from sync.settings import Settings
-from sync.store import make_engine, session_factory, upgrade
+from sync.store import make_engine, session_factory
 from tests.conftest import NewDatabase
 from tests.sync.api.world import World, build
 
@@ -125,8 +125,7 @@ def test_every_route_has_a_row() -> None:
 
 @pytest.mark.parametrize("route", app_routes(), ids=lambda r: f"{r[0]} {r[1]}")
 def test_authorisation(route: tuple[str, str], new_database: NewDatabase) -> None:
-    url = new_database("sqlite")
-    upgrade(url)
+    url = new_database("sqlite", migrated=True)
     world = build(session_factory(make_engine(url)))
     make, expected = MATRIX[route]
     got = {}
