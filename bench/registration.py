@@ -244,7 +244,11 @@ def load(url: str, n: int, partners: dict[str, str], seed: int = 7) -> list[tupl
         for batch in chunks(registrations()):
             connection.execute(insert(Registration), batch)
             tokens = [
-                {"token": word, "registration_id": row["id"]}
+                {
+                    "token": word,
+                    "registration_id": row["id"],
+                    "domainless": not row["customer_domain_key"],
+                }
                 for row in batch
                 if row["status"] in LIVE_STATES  # the fuzzy index holds live claims only
                 for word in name_tokens(row["customer_name_key"])

@@ -773,7 +773,11 @@ class _Run:
         rows.sort(key=depth)
         insert(self.session, table, rows)
         tokens = [  # the fuzzy index holds live claims only
-            {"token": word[:64], "registration_id": held.claim.id}
+            {
+                "token": word[:64],
+                "registration_id": held.claim.id,
+                "domainless": not held.claim.domain_key,
+            }
             for held in new
             if held.claim.status in LIVE
             for word in name_tokens(held.claim.name_key or "")

@@ -4,7 +4,7 @@ decisions are written: state, audit row and the CRM's fields, in one transaction
 No look-up scans a table: live claims come from the partial indexes of live claims by
 customer key (queries say "live" with ``REGISTRATION_LIVE``, so the planners use them),
 blocked accounts from their domain and name keys, open direct deals from the mirror's
-partial indexes on them (:func:`situation` reads the three in one statement), and fuzzy
+partial indexes on them (:func:`situation_and_partner` reads the three in one statement), and fuzzy
 name candidates from ``registration_tokens``, which holds the name words of live
 registrations only: a few hundred candidates at most, scored in one rapidfuzz call.
 """
@@ -15,13 +15,14 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
     Select,
     String,
+    Table,
     and_,
     bindparam,
     case,
@@ -49,7 +50,7 @@ from rules.registration import (
     same_customer,
 )
 from rules.vocabulary import BlockKind
-from sync.audit import record
+from sync.audit import AuditRow, record_many
 from sync.store import (
     REGISTRATION_LIVE,
     AuditEntity,
@@ -59,7 +60,6 @@ from sync.store import (
     Registration,
     RegistrationStatus,
     RegistrationToken,
-    planned_each_time,
 )
 from sync.writeback.outbox import stage
 
@@ -71,9 +71,9 @@ __all__ = [
     "customer_key",
     "drop_tokens",
     "fuzzy_matches",
+    "insert_submitted",
     "lock_customers",
     "registration_fields",
-    "situation",
     "stage_registration",
     "write_tokens",
 ]
@@ -169,17 +169,25 @@ def claims_on(
 @cache
 def _fuzzy_statement(without_domain: bool, other_partners: bool) -> Select[Any]:
     """The fuzzy candidate query of one shape, built once (parameters: ``words``,
-    ``partner_id``): a check pays for binding values, not for building a statement."""
+    ``partner_id``): a check pays for binding values, not for building a statement.
+
+    The registrations sharing a word are found first, apart (a materialized CTE on
+    PostgreSQL): whatever plan the statement is prepared with starts from the words, never
+    from the newest registrations by id (a plan a small table once made)."""
+    shared = select(RegistrationToken.registration_id).where(
+        RegistrationToken.token.in_(bindparam("words", expanding=True))
+    )
+    if without_domain:  # the words of claims without a domain: their partial index
+        shared = shared.where(RegistrationToken.domainless)
+    sharing = shared.cte("sharing").prefix_with("MATERIALIZED", dialect="postgresql")
+    # States as plain text: hundreds of candidates are read, few become claims.
+    columns = [type_coerce(c, String) if c is Registration.status else c for c in _CLAIM_COLUMNS]
     query = (
-        select(*_CLAIM_COLUMNS)
-        .join(RegistrationToken, RegistrationToken.registration_id == Registration.id)
+        select(*columns)
         .join(Partner, Partner.id == Registration.partner_id)
-        .where(
-            RegistrationToken.token.in_(bindparam("words", expanding=True)),
-            Registration.status.in_(_LIVE),
-        )
+        .where(Registration.id.in_(select(sharing.c.registration_id)), REGISTRATION_LIVE)
         .order_by(Registration.id.desc())
-        .limit(FUZZY_CANDIDATES * 2)  # a registration sharing two words comes twice
+        .limit(FUZZY_CANDIDATES)
     )
     if without_domain:
         query = query.where(Registration.customer_domain_key.is_(None))
@@ -207,16 +215,10 @@ def fuzzy_matches(
     if not words:
         return ()
     query = _fuzzy_statement(bool(domain_key), partner_id is not None)
-    seen: dict[int, Claim] = {}
-    with planned_each_time(session):
-        rows = session.execute(query, {"words": words, "partner_id": partner_id}).all()
-    for row in rows:
-        seen.setdefault(row[0], _claim_row(row))
-        if len(seen) >= FUZZY_CANDIDATES:
-            break
-    candidates = list(seen.values())
-    found = close_names(name_key, [c.name_key or "" for c in candidates], threshold)
-    return tuple(FuzzyMatch(candidates[index], score) for index, score in found)
+    candidates = session.execute(query, {"words": words, "partner_id": partner_id}).all()
+    # Scored on the bare name keys; only the few that match become claims.
+    found = close_names(name_key, [row[3] or "" for row in candidates], threshold)
+    return tuple(FuzzyMatch(_claim_row(candidates[index]), score) for index, score in found)
 
 
 def _claim_keys(by_domain: bool, by_name: bool) -> list[ColumnElement[bool]]:
@@ -290,20 +292,6 @@ def _situation_statement(
     return union_all(*parts)
 
 
-def situation(
-    session: Session,
-    name_key: str | None,
-    domain_key: str | None,
-    *,
-    partner_id: str,
-    fuzzy_threshold: int,
-) -> Situation:
-    """Everything a submission is decided on: blocked accounts, live claims on the
-    customer and open direct deals on it in one statement (one round trip, one plan),
-    then the fuzzy candidates."""
-    return _situation(session, name_key, domain_key, partner_id, fuzzy_threshold, False)[0]
-
-
 def situation_and_partner(
     session: Session,
     name_key: str | None,
@@ -312,8 +300,10 @@ def situation_and_partner(
     partner_id: str,
     fuzzy_threshold: int,
 ) -> tuple[Situation, PartnerFacts | None]:
-    """:func:`situation`, and the partner's tier and state read by the same statement
-    (one round trip fewer for a check); ``None`` for a partner the store does not hold."""
+    """Everything a submission is decided on: blocked accounts, live claims on the
+    customer, open direct deals on it and the partner's tier and state (``None`` for a
+    partner the store does not hold) in one statement (one round trip, one plan), then
+    the fuzzy candidates."""
     return _situation(session, name_key, domain_key, partner_id, fuzzy_threshold, True)
 
 
@@ -372,7 +362,7 @@ def _situation(
 def write_tokens(session: Session, registrations: Sequence[Registration]) -> None:
     """The name words of new live registrations, for later fuzzy look-ups."""
     rows = [
-        {"token": token[:64], "registration_id": r.id}
+        {"token": token[:64], "registration_id": r.id, "domainless": not r.customer_domain_key}
         for r in registrations
         if r.status in LIVE
         for token in name_tokens(r.customer_name_key)
@@ -428,6 +418,45 @@ def stage_registration(session: Session, registration: Registration) -> None:
     stage(session, opportunity, registration_fields(registration, holders))
 
 
+def _assign(
+    registration: Registration,
+    change: Change,
+    *,
+    actor: str,
+    now: datetime,
+    note: str | None,
+    decided: bool,
+) -> None:
+    """Set the fields of one change the rules decided on ``registration``."""
+    registration.status = change.status
+    registration.reason = change.reason.value if change.reason else None
+    registration.protected_until = change.protected_until
+    registration.conflict_with = change.conflict_with
+    registration.extensions_used = change.extensions_used
+    if note is not None:
+        registration.note = note
+    if decided:
+        registration.decided_at = now
+        registration.decided_by = actor
+    registration.customer_key = customer_key(
+        registration.customer_name_key, registration.customer_domain_key
+    )
+
+
+def _audited(
+    registration_id: int,
+    change: Change,
+    actor: str,
+    note: str | None,
+    matched: Sequence[str],
+) -> AuditRow:
+    audit = change.audit
+    after = {**audit.after, "matched": list(matched)} if matched else dict(audit.after)
+    reason = audit.reason if note is None else f"{audit.reason} ({note})"
+    return AuditRow(AuditEntity.REGISTRATION, registration_id, audit.action, dict(audit.before),
+                    after, reason, actor)  # fmt: skip
+
+
 def apply_change(
     session: Session,
     registration: Registration,
@@ -442,27 +471,36 @@ def apply_change(
     """Write one change the rules decided: the registration's fields, its audit row (with
     what ``matched``, for a submission), and (when it is linked to a deal) what the deal's
     CRM fields must show."""
-    registration.status = change.status
-    registration.reason = change.reason.value if change.reason else None
-    registration.protected_until = change.protected_until
-    registration.conflict_with = change.conflict_with
-    registration.extensions_used = change.extensions_used
-    if note is not None:
-        registration.note = note
-    if decided:
-        registration.decided_at = now
-        registration.decided_by = actor
-    registration.customer_key = customer_key(
-        registration.customer_name_key, registration.customer_domain_key
-    )
+    _assign(registration, change, actor=actor, now=now, note=note, decided=decided)
     session.flush()
-    audit = change.audit
-    after = {**audit.after, "matched": list(matched)} if matched else dict(audit.after)
-    reason = audit.reason if note is None else f"{audit.reason} ({note})"
-    record(session, AuditEntity.REGISTRATION, registration.id, audit.action, dict(audit.before),
-           after, reason, actor, at=now)  # fmt: skip
+    record_many(session, [_audited(registration.id, change, actor, note, matched)], at=now)
     if change.status not in LIVE:
         drop_tokens(session, [registration.id])
+    stage_registration(session, registration)
+
+
+def insert_submitted(
+    session: Session,
+    registration: Registration,
+    change: Change,
+    *,
+    actor: str,
+    now: datetime,
+    matched: Sequence[str] = (),
+) -> None:
+    """Write a new registration as the rules decided it at once (the object stays out of
+    the session; it gets its id): the row, its name words when live, its audit row, and
+    what its linked deal's CRM fields must show. Statements of the table, not the ORM's
+    unit of work: a submission is the API's busiest write."""
+    _assign(registration, change, actor=actor, now=now, note=None,
+            decided=change.status is not RegistrationStatus.PENDING)  # fmt: skip
+    table = cast(Table, Registration.__table__)
+    given = {k: v for k, v in vars(registration).items() if k in table.c and k != "id"}
+    registration.id = session.execute(
+        table.insert().values(given).returning(table.c.id)
+    ).scalar_one()
+    write_tokens(session, [registration])
+    record_many(session, [_audited(registration.id, change, actor, None, matched)], at=now)
     stage_registration(session, registration)
 
 

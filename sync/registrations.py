@@ -58,11 +58,10 @@ from sync.registration_facts import (
     claim,
     claims_on,
     customer_key,
+    insert_submitted,
     lock_customers,
-    situation,
     situation_and_partner,
     view,
-    write_tokens,
 )
 from sync.settings import ProgramSettings
 from sync.store import (
@@ -74,6 +73,7 @@ from sync.store import (
     Registration,
     RegistrationSource,
     RegistrationStatus,
+    prepared,
     reading,
     transaction,
 )
@@ -116,16 +116,13 @@ class RegistrationService:
                                   currency, practice, close_date, source)  # fmt: skip
         now = self.clock()
         registration.submitted_at = now
-        with transaction(self.factory) as session:
-            lock_customers(session, [registration.customer_domain_key,
-                                     f"name:{registration.customer_name_key}"])  # fmt: skip
-            decision = self._decide(session, self._partner(session, partner_id), registration,
-                                    now.date())  # fmt: skip
-            session.add(registration)
-            session.flush()
-            write_tokens(session, [registration])
+        names, domains = registration.customer_name_key, registration.customer_domain_key
+        with transaction(self.factory) as session, prepared(session):
+            lock_customers(session, [domains, f"name:{names}"])
+            decision = self._decided(session, registration, now.date())
             registration.opportunity_id = self._deal_for(session, registration)
-            self._write_submission(session, registration, decision, actor, now)
+            insert_submitted(session, registration, decision.main, actor=actor, now=now,
+                             matched=decision.matched)  # fmt: skip
             queue_create(session, registration, self.program, actor=actor, now=now)
             return view(registration)
 
@@ -144,16 +141,7 @@ class RegistrationService:
         registration = _submitted(partner_id, customer_name, customer_domain, amount,
                                   currency, practice, None, RegistrationSource.CLI)  # fmt: skip
         with reading(self.factory) as session:
-            today = self.clock().date()
-            names, domains = registration.customer_name_key, registration.customer_domain_key
-            facts, partner = situation_and_partner(
-                session, names, domains, partner_id=registration.partner_id,
-                fuzzy_threshold=self.program.fuzzy_threshold,
-            )  # fmt: skip
-            if partner is None:
-                raise NotFound(f"no partner {partner_id!r}", field="partner_id")
-            decision = self._decision(partner.id, partner.tier, partner.active, registration,
-                                      facts, today)  # fmt: skip
+            decision = self._decided(session, registration, self.clock().date())
             main = decision.main
             return {
                 "partner_id": registration.partner_id,
@@ -166,19 +154,15 @@ class RegistrationService:
                 "matched": list(decision.matched),
             }
 
-    @staticmethod
-    def _partner(session: Session, partner_id: str) -> Partner:
-        partner = session.get(Partner, partner_id)
+    def _decided(self, session: Session, registration: Registration, today: date) -> Decision:
+        """The rules' decision on a submission from the facts on its customer and its
+        partner's tier and state, read together (the partner must exist)."""
+        facts, partner = situation_and_partner(
+            session, registration.customer_name_key, registration.customer_domain_key,
+            partner_id=registration.partner_id, fuzzy_threshold=self.program.fuzzy_threshold,
+        )  # fmt: skip
         if partner is None:
-            raise NotFound(f"no partner {partner_id!r}", field="partner_id")
-        return partner
-
-    def _decide(
-        self, session: Session, partner: Partner, registration: Registration, today: date
-    ) -> Decision:
-        names, domains = registration.customer_name_key, registration.customer_domain_key
-        facts = situation(session, names, domains, partner_id=partner.id,
-                          fuzzy_threshold=self.program.fuzzy_threshold)  # fmt: skip
+            raise NotFound(f"no partner {registration.partner_id!r}", field="partner_id")
         return self._decision(partner.id, partner.tier, partner.active, registration, facts,
                               today)  # fmt: skip
 
@@ -196,15 +180,6 @@ class RegistrationService:
             return decide_submission(submission, facts, policy(self.program), today)
         except RegistrationError as exc:
             raise ProgramError(str(exc)) from None
-
-    def _write_submission(
-        self, session: Session, registration: Registration, decision: Decision, actor: str,
-        now: datetime,
-    ) -> None:  # fmt: skip
-        change = decision.main
-        apply_change(session, registration, change, actor=actor, now=now,
-                     decided=change.status is not RegistrationStatus.PENDING,
-                     matched=decision.matched)  # fmt: skip
 
     def _deal_for(self, session: Session, registration: Registration) -> int | None:
         """The partner's mirrored deal on this customer that no live registration holds

@@ -32,7 +32,7 @@ from rules.vocabulary import (
 )
 from sync.store.db import (
     make_engine,
-    planned_each_time,
+    prepared,
     reading,
     redact,
     session_factory,
@@ -119,7 +119,7 @@ __all__ = [
     "ensure_schema",
     "head_revision",
     "make_engine",
-    "planned_each_time",
+    "prepared",
     "reading",
     "redact",
     "session_factory",

@@ -18,7 +18,7 @@ from sync.store import (
     current_revision,
     ensure_schema,
     make_engine,
-    planned_each_time,
+    prepared,
     reading,
     redact,
     transaction,
@@ -169,10 +169,9 @@ def test_postgres_engine_pings_its_pool(store_engine: Engine) -> None:
 def test_a_reading_session_reads_in_autocommit_and_prepares_its_statements(
     factory: sessionmaker[Session],
 ) -> None:
-    """PostgreSQL: no transaction around the reads, statements prepared on the server
-    (except inside ``planned_each_time``), and the pooled connection handed back as it
-    was: in a transaction and unprepared for whoever takes it next. SQLite: a plain
-    session."""
+    """PostgreSQL: no transaction around the reads, statements prepared on the server,
+    and the pooled connection handed back as it was: in a transaction and unprepared for
+    whoever takes it next. SQLite: a plain session."""
     kept = rows.unique("R")
     with transaction(factory) as session:
         rows.partner(session, id=kept)
@@ -185,9 +184,6 @@ def test_a_reading_session_reads_in_autocommit_and_prepares_its_statements(
             driver = session.connection().connection.driver_connection
             assert driver.autocommit is True
             assert driver.prepare_threshold == 0
-            with planned_each_time(session):
-                assert driver.prepare_threshold is None
-            assert driver.prepare_threshold == 0
             prepared = session.scalar(
                 text("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE :s"),
                 {"s": "%FROM partners%"},
@@ -198,5 +194,33 @@ def test_a_reading_session_reads_in_autocommit_and_prepares_its_statements(
             driver = session.connection().connection.driver_connection
             assert driver.autocommit is False
             assert driver.prepare_threshold is None
-        with planned_each_time(session):  # a no-op outside a reading session
-            assert session.scalar(statement) is not None
+
+
+def test_a_prepared_block_prepares_its_statements_and_hands_back_an_unprepared_connection(
+    factory: sessionmaker[Session],
+) -> None:
+    """PostgreSQL: inside ``prepared`` a transaction's statements are prepared on the
+    server at their first run (and reused); after it the connection prepares nothing, in
+    the same transaction and in the pool. SQLite: the block runs as it is."""
+    kept = rows.unique("P")
+    statement = select(Partner.name).where(Partner.id == kept)
+    postgres = factory.kw["bind"].dialect.name == "postgresql"
+    count = text("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE :s")
+    with transaction(factory) as session:
+        rows.partner(session, id=kept, name="Prepared Inc")
+        with prepared(session) as inside:
+            assert inside is session
+            assert session.scalar(statement) == "Prepared Inc"
+            assert session.scalar(statement) == "Prepared Inc"
+            if postgres:
+                assert session.scalar(count, {"s": "%FROM partners%"}) == 1
+        if postgres:
+            driver = session.connection().connection.driver_connection
+            assert driver.prepare_threshold is None
+            unprepared = select(Partner.tier).where(Partner.id == kept)
+            session.scalar(unprepared)
+            session.scalar(unprepared)
+            assert session.scalar(count, {"s": "%partners.tier%"}) == 0
+    with factory() as session:
+        if postgres:
+            assert session.connection().connection.driver_connection.prepare_threshold is None

@@ -37,7 +37,7 @@ def test_upgrade_from_empty_to_head_twice(empty_url: str) -> None:
     assert current_revision(empty_url) is None
     upgrade(empty_url)
     upgrade(empty_url)
-    assert current_revision(empty_url) == head_revision() == "0009"
+    assert current_revision(empty_url) == head_revision() == "0010"
     assert tables(empty_url) == set(Base.metadata.tables) | {"alembic_version"}
 
 
@@ -212,6 +212,49 @@ def test_0004_keeps_the_name_words_of_live_registrations_only(empty_url: str) ->
     finally:
         engine.dispose()
     assert kept == [1, 3]
+
+
+def test_0010_marks_the_words_of_registrations_without_a_domain(empty_url: str) -> None:
+    """The words already in the fuzzy index learn whether their registration has a
+    customer domain (none, or an empty one); a downgrade drops the mark."""
+    upgrade(empty_url, "0009")
+    engine = make_engine(empty_url)
+    at = "2026-01-01 00:00:00+00:00"
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO partners (id, name, tier, created_at, active) "
+                     "VALUES ('ACME', 'Acme', 'gold', :at, true)"), {"at": at}
+            )  # fmt: skip
+            for n, domain in enumerate(("acme.com", None, "", "acme.de"), start=1):
+                connection.execute(
+                    text(
+                        "INSERT INTO registrations (id, partner_id, customer_name, "
+                        "customer_name_key, customer_domain_key, customer_key, status, "
+                        "extensions_used, source, submitted_at, updated_at) VALUES (:id, "
+                        "'ACME', 'Acme Works', 'acme works', :domain, :key, 'pending', 0, "
+                        "'cli', :at, :at)"
+                    ),
+                    {"id": n, "domain": domain, "key": domain or f"name:acme{n}", "at": at},
+                )
+                for word in ("acme", "works"):
+                    connection.execute(
+                        text("INSERT INTO registration_tokens (token, registration_id) "
+                             "VALUES (:word, :id)"), {"word": word, "id": n}
+                    )  # fmt: skip
+        upgrade(empty_url)
+        with engine.connect() as connection:
+            marked = connection.execute(
+                text("SELECT registration_id, token FROM registration_tokens "
+                     "WHERE domainless ORDER BY registration_id, token")
+            ).tuples().all()  # fmt: skip
+        with engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0009")
+        columns = {c["name"] for c in inspect(engine).get_columns("registration_tokens")}
+    finally:
+        engine.dispose()
+    assert marked == [(2, "acme"), (2, "works"), (3, "acme"), (3, "works")]
+    assert "domainless" not in columns
 
 
 def test_partial_indexes_match_models(empty_url: str) -> None:
