@@ -9,7 +9,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import CheckConstraint, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 
 from sync.store import (
     Base,
@@ -179,31 +179,44 @@ def test_deals_mirrored_before_0002_get_their_customer_keys(empty_url: str) -> N
     assert [tuple(r) for r in rows] == [("acme", "acme.co.uk"), ("globex", None), (None, None)]
 
 
+def _seed_registrations(
+    connection: Connection, rows: list[tuple[int, str, str | None, str, list[str]]]
+) -> None:
+    """Partner ACME and its registrations as the SQL of an older revision writes them:
+    (id, status, domain key, customer key, name words in the fuzzy index)."""
+    at = "2026-01-01 00:00:00+00:00"
+    connection.execute(
+        text("INSERT INTO partners (id, name, tier, created_at, active) "
+             "VALUES ('ACME', 'Acme', 'gold', :at, true)"), {"at": at}
+    )  # fmt: skip
+    for id_, status, domain, key, words in rows:
+        connection.execute(
+            text(
+                "INSERT INTO registrations (id, partner_id, customer_name, customer_name_key, "
+                "customer_domain_key, customer_key, status, extensions_used, source, "
+                "submitted_at, updated_at) VALUES (:id, 'ACME', 'Acme Works', 'acme works', "
+                ":domain, :key, :status, 0, 'cli', :at, :at)"
+            ),
+            {"id": id_, "status": status, "domain": domain, "key": key, "at": at},
+        )
+        for word in words:
+            connection.execute(
+                text("INSERT INTO registration_tokens (token, registration_id) "
+                     "VALUES (:word, :id)"), {"word": word, "id": id_}
+            )  # fmt: skip
+
+
 def test_0004_keeps_the_name_words_of_live_registrations_only(empty_url: str) -> None:
     """Registrations that ended before 0004 leave the fuzzy index; live ones stay."""
     upgrade(empty_url, "0002")
     engine = make_engine(empty_url)
-    at = "2026-01-01 00:00:00+00:00"
+    states = ("pending", "expired", "conflict", "lost")
     try:
         with engine.begin() as connection:
-            connection.execute(
-                text("INSERT INTO partners (id, name, tier, created_at, active) "
-                     "VALUES ('ACME', 'Acme', 'gold', :at, true)"), {"at": at}
-            )  # fmt: skip
-            for n, status in enumerate(("pending", "expired", "conflict", "lost"), start=1):
-                connection.execute(
-                    text(
-                        "INSERT INTO registrations (id, partner_id, customer_name, "
-                        "customer_name_key, customer_key, status, extensions_used, source, "
-                        "submitted_at, updated_at) VALUES (:id, 'ACME', 'Acme', 'acme', "
-                        "'name:acme', :status, 0, 'cli', :at, :at)"
-                    ),
-                    {"id": n, "status": status, "at": at},
-                )
-                connection.execute(
-                    text("INSERT INTO registration_tokens (token, registration_id) "
-                         "VALUES ('acme', :id)"), {"id": n}
-                )  # fmt: skip
+            _seed_registrations(connection, [
+                (n, status, None, f"name:acme{n}", ["acme"])
+                for n, status in enumerate(states, start=1)
+            ])  # fmt: skip
         upgrade(empty_url)
         with engine.connect() as connection:
             kept = connection.execute(
@@ -219,29 +232,13 @@ def test_0010_marks_the_words_of_registrations_without_a_domain(empty_url: str) 
     customer domain (none, or an empty one); a downgrade drops the mark."""
     upgrade(empty_url, "0009")
     engine = make_engine(empty_url)
-    at = "2026-01-01 00:00:00+00:00"
+    domains = ("acme.com", None, "", "acme.de")
     try:
         with engine.begin() as connection:
-            connection.execute(
-                text("INSERT INTO partners (id, name, tier, created_at, active) "
-                     "VALUES ('ACME', 'Acme', 'gold', :at, true)"), {"at": at}
-            )  # fmt: skip
-            for n, domain in enumerate(("acme.com", None, "", "acme.de"), start=1):
-                connection.execute(
-                    text(
-                        "INSERT INTO registrations (id, partner_id, customer_name, "
-                        "customer_name_key, customer_domain_key, customer_key, status, "
-                        "extensions_used, source, submitted_at, updated_at) VALUES (:id, "
-                        "'ACME', 'Acme Works', 'acme works', :domain, :key, 'pending', 0, "
-                        "'cli', :at, :at)"
-                    ),
-                    {"id": n, "domain": domain, "key": domain or f"name:acme{n}", "at": at},
-                )
-                for word in ("acme", "works"):
-                    connection.execute(
-                        text("INSERT INTO registration_tokens (token, registration_id) "
-                             "VALUES (:word, :id)"), {"word": word, "id": n}
-                    )  # fmt: skip
+            _seed_registrations(connection, [
+                (n, "pending", domain, domain or f"name:acme{n}", ["acme", "works"])
+                for n, domain in enumerate(domains, start=1)
+            ])  # fmt: skip
         upgrade(empty_url)
         with engine.connect() as connection:
             marked = connection.execute(
