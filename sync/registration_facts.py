@@ -4,9 +4,10 @@ decisions are written: state, audit row and the CRM's fields, in one transaction
 No look-up scans a table: live claims come from the partial indexes of live claims by
 customer key (queries say "live" with ``REGISTRATION_LIVE``, so the planners use them),
 blocked accounts from their domain and name keys, open direct deals from the mirror's
-partial indexes on them (:func:`situation_and_partner` reads the three in one statement), and fuzzy
-name candidates from ``registration_tokens``, which holds the name words of live
-registrations only: a few hundred candidates at most, scored in one rapidfuzz call.
+partial indexes on them (:func:`situation_and_partner` reads the three and the partner in
+one statement), and fuzzy name candidates from ``registration_tokens``, which holds the
+name words of live registrations only (those without a customer domain apart, in a
+partial index): a few hundred candidates at most, scored in one rapidfuzz call.
 """
 
 from __future__ import annotations
