@@ -239,12 +239,10 @@ def _claim_keys(by_domain: bool, by_name: bool) -> list[ColumnElement[bool]]:
 
 
 @cache
-def _situation_statement(
-    by_domain: bool, by_name: bool, split: bool, with_partner: bool = False
-) -> CompoundSelect[Any]:
-    """Blocked accounts, live claims and open direct deals on a customer, as one
-    statement of one shape (parameters: ``domain``, ``name``), built once; with
-    ``with_partner``, the submitting partner's tier and state too (``partner_id``)."""
+def _situation_statement(by_domain: bool, by_name: bool, split: bool) -> CompoundSelect[Any]:
+    """Blocked accounts, live claims and open direct deals on a customer, and the
+    submitting partner's tier and state, as one statement of one shape (parameters:
+    ``domain``, ``name``, ``partner_id``), built once."""
     block_keys, deal_keys = [], []
     if by_domain:
         block_keys.append(BlockedAccount.domain == bindparam("domain"))
@@ -281,16 +279,19 @@ def _situation_statement(
         direct.c.customer_domain_key, *([null()] * 4), direct.c.crm, direct.c.crm_id,
         direct.c.name,
     )  # fmt: skip
-    parts: list[Select[Any]] = [*claims, blocks, deals]
-    if with_partner:
-        active = case((Partner.active.is_(True), "active"), else_="inactive")
-        parts.append(
-            select(
-                literal("partner"), null(), Partner.id, active, *([null()] * 4), Partner.tier,
-                null(), *_NO_DEAL,
-            ).where(Partner.id == bindparam("partner_id"))
-        )  # fmt: skip
-    return union_all(*parts)
+    active = case((Partner.active.is_(True), "active"), else_="inactive")
+    partner = select(
+        literal("partner"), null(), Partner.id, active, *([null()] * 4), Partner.tier, null(),
+        *_NO_DEAL,
+    ).where(Partner.id == bindparam("partner_id"))  # fmt: skip
+    return union_all(*claims, blocks, deals, partner)
+
+
+@dataclass(frozen=True)
+class PartnerFacts:
+    id: str
+    tier: str
+    active: bool
 
 
 def situation_and_partner(
@@ -305,38 +306,18 @@ def situation_and_partner(
     customer, open direct deals on it and the partner's tier and state (``None`` for a
     partner the store does not hold) in one statement (one round trip, one plan), then
     the fuzzy candidates."""
-    return _situation(session, name_key, domain_key, partner_id, fuzzy_threshold, True)
-
-
-@dataclass(frozen=True)
-class PartnerFacts:
-    id: str
-    tier: str
-    active: bool
-
-
-def _situation(
-    session: Session,
-    name_key: str | None,
-    domain_key: str | None,
-    partner_id: str,
-    fuzzy_threshold: int,
-    with_partner: bool,
-) -> tuple[Situation, PartnerFacts | None]:
     if not name_key and not domain_key:
-        partner = session.get(Partner, partner_id) if with_partner else None
+        partner = session.get(Partner, partner_id)
         return Situation(), (
             PartnerFacts(partner.id, partner.tier, partner.active) if partner else None
         )
     split = session.get_bind().dialect.name == "sqlite"
-    statement = _situation_statement(bool(domain_key), bool(name_key), split, with_partner)
+    statement = _situation_statement(bool(domain_key), bool(name_key), split)
     blocked: list[Block] = []
     claims: list[Claim] = []
     deals: list[DirectDeal] = []
     partner_found: PartnerFacts | None = None
-    values = {"domain": domain_key, "name": name_key}
-    if with_partner:
-        values["partner_id"] = partner_id
+    values = {"domain": domain_key, "name": name_key, "partner_id": partner_id}
     for kind, *row in session.execute(statement, values):
         if kind == "partner":
             partner_found = PartnerFacts(str(row[1]), str(row[7]), row[2] == "active")
