@@ -62,6 +62,7 @@ from sync.store import (
     RegistrationStatus,
     RegistrationToken,
 )
+from sync.store.bulk import insert, insert_absent_returning
 from sync.writeback.outbox import stage
 
 __all__ = [
@@ -125,6 +126,12 @@ def claim(registration: Registration, tier: str = "") -> Claim:
     )
 
 
+_LOCK_CUSTOMERS = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
+    "FROM unnest(CAST(:keys AS text[])) AS k"  # in the array's (sorted) order
+)
+
+
 def lock_customers(session: Session, keys: Iterable[str | None]) -> None:
     """Serialise decisions on these customer keys until the transaction ends.
 
@@ -136,13 +143,7 @@ def lock_customers(session: Session, keys: Iterable[str | None]) -> None:
         return
     wanted = sorted({f"partnersync:customer:{k}" for k in keys if k})
     if wanted:  # one round trip, whatever the number of keys
-        session.execute(
-            text(
-                "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) "
-                "FROM unnest(CAST(:keys AS text[])) AS k"  # in the array's (sorted) order
-            ),
-            {"keys": wanted},
-        )
+        session.execute(_LOCK_CUSTOMERS, {"keys": wanted})
 
 
 def claims_on(
@@ -350,7 +351,7 @@ def write_tokens(session: Session, registrations: Sequence[Registration]) -> Non
         for token in name_tokens(r.customer_name_key)
     ]
     if rows:
-        session.execute(RegistrationToken.__table__.insert(), rows)  # type: ignore[attr-defined]
+        insert(session, cast(Table, RegistrationToken.__table__), rows)
 
 
 def drop_tokens(session: Session, registration_ids: Collection[int]) -> None:
@@ -476,11 +477,10 @@ def insert_submitted(
     unit of work: a submission is the API's busiest write."""
     _assign(registration, change, actor=actor, now=now, note=None,
             decided=change.status is not RegistrationStatus.PENDING)  # fmt: skip
+    registration.updated_at = now
     table = cast(Table, Registration.__table__)
     given = {k: v for k, v in vars(registration).items() if k in table.c and k != "id"}
-    registration.id = session.execute(
-        table.insert().values(given).returning(table.c.id)
-    ).scalar_one()
+    [(registration.id,)] = insert_absent_returning(session, table, [given], (), ("id",))
     write_tokens(session, [registration])
     record_many(session, [_audited(registration.id, change, actor, None, matched)], at=now)
     stage_registration(session, registration)

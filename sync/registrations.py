@@ -20,9 +20,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import Integer, Select, bindparam, exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from rules.matching import domain_key, name_key
@@ -184,24 +185,11 @@ class RegistrationService:
     def _deal_for(self, session: Session, registration: Registration) -> int | None:
         """The partner's mirrored deal on this customer that no live registration holds
         yet (open ones first, newest first)."""
-        keyed = [Opportunity.customer_name_key == registration.customer_name_key]
-        if registration.customer_domain_key:
-            keyed = [Opportunity.customer_domain_key == registration.customer_domain_key]
-        taken = exists().where(
-            Registration.opportunity_id == Opportunity.id,
-            Registration.status.in_(_LIVE),
-            Registration.id != registration.id,
-        )
+        by_domain = bool(registration.customer_domain_key)
+        key = registration.customer_domain_key if by_domain else registration.customer_name_key
         return session.scalar(
-            select(Opportunity.id)
-            .where(
-                Opportunity.partner_id == registration.partner_id,
-                or_(*keyed),
-                Opportunity.deleted.is_(False),
-                ~taken,
-            )
-            .order_by(Opportunity.is_closed, Opportunity.id.desc())
-            .limit(1)
+            _deal_for_statement(by_domain),
+            {"partner_id": registration.partner_id, "key": key, "id": registration.id},
         )
 
     # --- decisions ----------------------------------------------------------------------
@@ -425,6 +413,29 @@ class RegistrationService:
                     for e in trail
                 ],
             }  # fmt: skip
+
+
+@cache
+def _deal_for_statement(by_domain: bool) -> Select[tuple[int]]:
+    """:meth:`RegistrationService._deal_for`'s query of one shape (parameters:
+    ``partner_id``, ``key``, ``id``: the registration's own, or none), built once."""
+    keyed = Opportunity.customer_domain_key if by_domain else Opportunity.customer_name_key
+    taken = exists().where(
+        Registration.opportunity_id == Opportunity.id,
+        Registration.status.in_(_LIVE),
+        Registration.id != func.coalesce(bindparam("id", type_=Integer), 0),
+    )
+    return (
+        select(Opportunity.id)
+        .where(
+            Opportunity.partner_id == bindparam("partner_id"),
+            keyed == bindparam("key"),
+            Opportunity.deleted.is_(False),
+            ~taken,
+        )
+        .order_by(Opportunity.is_closed, Opportunity.id.desc())
+        .limit(1)
+    )
 
 
 def _submitted(
