@@ -242,6 +242,9 @@ class ApiSettings(_Section):
     burst: int = Field(default=40, ge=1)
     #: Rows a listing returns when the request does not say (at most 500).
     page_size: int = Field(default=100, ge=1, le=500)
+    #: Requests one API process works on at once; more wait their turn (past a few per
+    #: core, more only contend for the CPU).
+    threads: int = Field(default=4, ge=1, le=256)
 
     @field_validator("public_url")
     @classmethod

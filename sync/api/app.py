@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sync.api.errors import ApiError, Forbidden, error_body, install, status_of
 from sync.api.idempotency import Answer, fingerprint, idempotent
 from sync.api.keys import Principal, authenticate
-from sync.api.limits import AccessLog, BodyLimit, RateLimiter, retry_after
+from sync.api.limits import AccessLog, BodyLimit, Concurrency, RateLimiter, retry_after
 from sync.api.models import (
     ActionIn,
     ErrorOut,
@@ -115,6 +115,7 @@ def create_app(
     _routes(app, context)
     install_webhooks(app, settings, factory, hooks or _queue_hooks(settings, factory), the_clock)
     app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes)
+    app.add_middleware(Concurrency, threads=settings.api.threads)
     app.add_middleware(AccessLog)
     return app
 

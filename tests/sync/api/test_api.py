@@ -317,3 +317,37 @@ def test_health(world: World) -> None:
     assert NOW.year == 2026
     assert PayoutStatus.PAID.value == "paid"
     assert create_app  # the factory is importable without a running server
+
+
+def test_a_process_works_on_at_most_api_threads_requests_at_once(
+    store: sessionmaker[Session],
+) -> None:
+    """[api] threads bounds the requests in their threads at once; the others wait their
+    turn and are all answered."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from sync.api.serve import serving
+
+    app = create_app(settings_for(rate_per_second=0, threads=2), factory=store)
+    lock = threading.Lock()
+    running, most = [0], [0]
+
+    @app.get("/slow")
+    def slow() -> dict[str, int]:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.2)
+        with lock:
+            running[0] -= 1
+        return {"ok": 1}
+
+    with serving(app) as base, ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(lambda _: httpx.get(f"{base}/slow", timeout=30).status_code,
+                                 range(6)))  # fmt: skip
+    assert statuses == [200] * 6
+    assert most[0] == 2
