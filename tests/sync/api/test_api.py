@@ -4,6 +4,10 @@ the one error shape, pagination, idempotency, limits and the access log."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -351,3 +355,20 @@ def test_a_process_works_on_at_most_api_threads_requests_at_once(
                                  range(6)))  # fmt: skip
     assert statuses == [200] * 6
     assert most[0] == 2
+
+
+def test_the_served_app_keeps_what_it_holds_at_start_out_of_full_collections(
+    tmp_path: Path,
+) -> None:
+    """What ``partnersync api`` hands uvicorn (built in each server process) is an app over
+    the settings' store, and what the process holds by then is frozen for the collector."""
+    (tmp_path / "settings.toml").write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARTNERSYNC_")}
+    env.update(PARTNERSYNC_SETTINGS=str(tmp_path / "settings.toml"),
+               PARTNERSYNC_STORE__URL=f"sqlite:///{tmp_path / 'store.db'}")  # fmt: skip
+    script = ("import gc; from fastapi import FastAPI; from sync.api.serve import app; "
+              "built = app(); print(isinstance(built, FastAPI), gc.get_freeze_count() > 1000)")  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True"]
