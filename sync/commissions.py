@@ -13,8 +13,9 @@ and writes nothing).
 from __future__ import annotations
 
 import tomllib
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -50,6 +51,8 @@ from sync.store import (
 __all__ = ["AgreementFrozen", "CommissionService"]
 
 _REPLAY_CHUNK = 2000
+#: Replay chunks settled at once on PostgreSQL (see ``CommissionService.replay``).
+_REPLAY_WORKERS = 2
 
 
 class AgreementFrozen(Conflict):
@@ -277,19 +280,61 @@ class CommissionService:
     # --- the ledger -------------------------------------------------------------------------
 
     def replay(
-        self, *, partner_id: str | None = None, since: date | None = None, actor: str
+        self,
+        *,
+        partner_id: str | None = None,
+        since: date | None = None,
+        actor: str,
+        workers: int | None = None,
     ) -> dict[str, int]:
         """Bring every partner deal's ledger (of ``partner_id``, triggered on or after
         ``since``) to what the rules say, writing only the correcting rows; a second run
-        writes nothing. One transaction per few thousand deals."""
+        writes nothing. One transaction per few thousand deals; on PostgreSQL ``workers``
+        of them (default 2) at once, on connections of their own, so one chunk's rows are
+        worked out while the store writes another's (a chunk's deals are no other's, and
+        a chunk is all or nothing, as is every one before a failure)."""
         if partner_id is not None:
             checked_id(partner_id, "partner")
+            with self.factory() as session:
+                self._partner(session, partner_id)
+        if workers is None:
+            workers = _REPLAY_WORKERS if self._on_postgresql() else 1
+        if workers < 1:
+            raise ProgramError(f"workers: at least 1 (not {workers})")
         totals: Counter[str] = Counter()
+
+        def settled(ids: list[int]) -> Counter[str]:
+            with transaction(self.factory) as session:
+                counts, _ = settle(session, ids, now=self.clock(), actor=actor,
+                                   default_currency=self.default_currency)  # fmt: skip
+                return counts
+
+        chunks = self._replay_chunks(partner_id, since)
+        if workers == 1:  # here, in this thread (an in-memory SQLite is one connection)
+            for ids in chunks:
+                totals.update(settled(ids))
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="replay") as pool:
+                running: deque[Future[Counter[str]]] = deque()
+                try:
+                    for ids in chunks:
+                        running.append(pool.submit(settled, ids))
+                        if len(running) >= workers:
+                            totals.update(running.popleft().result())
+                    while running:
+                        totals.update(running.popleft().result())
+                finally:
+                    for future in running:
+                        future.cancel()
+        totals.setdefault("deals", 0)
+        written = sum(totals[k] for k in ("accrual", "adjustment", "reversal"))
+        return {**totals, "rows_written": written}
+
+    def _replay_chunks(self, partner_id: str | None, since: date | None) -> Iterator[list[int]]:
+        """The ids of the deals a replay settles, a chunk at a time, in id order."""
         last = 0
         while True:
-            with transaction(self.factory) as session:
-                if partner_id is not None and last == 0:
-                    self._partner(session, partner_id)
+            with self.factory() as session:
                 query = (
                     select(Opportunity.id)
                     .where(Opportunity.id > last, or_(
@@ -300,15 +345,10 @@ class CommissionService:
                     .limit(_REPLAY_CHUNK)
                 )  # fmt: skip
                 ids = list(session.scalars(query.where(*_deal_filter(partner_id, since))))
-                if not ids:
-                    break
-                counts, _ = settle(session, ids, now=self.clock(), actor=actor,
-                                   default_currency=self.default_currency)  # fmt: skip
-                totals.update(counts)
-                last = ids[-1]
-        totals.setdefault("deals", 0)
-        written = sum(totals[k] for k in ("accrual", "adjustment", "reversal"))
-        return {**totals, "rows_written": written}
+            if not ids:
+                return
+            yield ids
+            last = ids[-1]
 
     def explain(self, crm_id: str, *, crm: str | None = None) -> dict[str, Any]:
         """How a deal's commission is computed (agreement version, rule, basis, percent,
@@ -318,6 +358,10 @@ class CommissionService:
             return explanation(session, deal, self.default_currency)
 
     # --- helpers ----------------------------------------------------------------------------
+
+    def _on_postgresql(self) -> bool:
+        bind = self.factory.kw.get("bind")
+        return bind is not None and bind.dialect.name == "postgresql"
 
     @staticmethod
     def _partner(session: Session, partner_id: str, source: str | None = None) -> Partner:

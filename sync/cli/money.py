@@ -131,12 +131,18 @@ def replay(
     since: Annotated[
         str | None, typer.Option(help="Only deals closed or paid on or after, YYYY-MM-DD.")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Chunks of deals settled at once (default: 2 on PostgreSQL, else 1)."),
+    ] = None,
     fmt: FormatOption = "table",
 ) -> None:
     """Recompute every deal's commission from the rules in force at its trigger date and
     write only the correcting ledger rows (a second run writes none)."""
     fmt = check_format(fmt)
-    result = _commissions().replay(partner_id=partner, since=_day(since, "since"), actor=actor())
+    result = _commissions().replay(
+        partner_id=partner, since=_day(since, "since"), actor=actor(), workers=workers
+    )
     echo_result(result, fmt)
 
 

@@ -223,6 +223,41 @@ def test_amend_dry_run_lists_changes_and_writes_nothing_then_amends(
 # --- the ledger -----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("workers", [1, 3])
+def test_replay_in_chunks_at_once_settles_every_deal_once(
+    store: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+):
+    """Chunks of two deals, settled by ``workers`` connections at once: every deal accrues
+    once, a chunk that fails stops the replay with its error, and a replay after writes
+    only what that chunk had not."""
+    monkeypatch.setattr("sync.commissions._REPLAY_CHUNK", 2)
+    setup(store, tmp_path)
+    ids = [deal(store, amount=D(1000 + n)) for n in range(9)]
+    real_settle = settle
+
+    def failing(session: Session, chunk: Any, **kwargs: Any) -> Any:
+        if ids[4] in chunk:
+            raise RuntimeError("the store went away")
+        return real_settle(session, chunk, **kwargs)
+
+    monkeypatch.setattr("sync.commissions.settle", failing)
+    with pytest.raises(RuntimeError, match="the store went away"):
+        commissions(store).replay(actor="t", workers=workers)
+    assert ledger(store, ids[4]) == []
+    accrued = [ledger(store, i) for i in ids]
+    assert accrued[:4] == [[("accrual", D(1000 + n) / 10)] for n in range(4)]
+    done = sum(1 for rows_of in accrued if rows_of)
+    assert done == 4 if workers == 1 else 4 <= done <= 7  # later chunks may have run
+    monkeypatch.setattr("sync.commissions.settle", real_settle)
+    result = commissions(store).replay(actor="t", workers=workers)
+    assert (result["deals"], result["accrual"]) == (9, 9 - done)
+    assert [ledger(store, i) for i in ids] == [[("accrual", D(1000 + n) / 10)] for n in range(9)]
+    again = commissions(store).replay(actor="t", workers=workers)
+    assert (again["deals"], again["rows_written"]) == (9, 0)
+    with pytest.raises(ProgramError, match="workers: at least 1"):
+        commissions(store).replay(actor="t", workers=0)
+
+
 def test_adjustments_reversals_and_replay(store: sessionmaker[Session], tmp_path: Path):
     setup(store, tmp_path)
     won = deal(store)

@@ -43,6 +43,7 @@ MONEY_ERRORS = [
     (["report", "ytd-summary", "--year", "0"], "year: 1900 to 9998"),
     (["commissions", "explain", "006nope"], "no deal '006nope'"),
     (["commissions", "replay", "--since", "yesterday"], "since"),
+    (["commissions", "replay", "--workers", "0"], "workers: at least 1"),
 ]
 
 
