@@ -179,7 +179,7 @@ def deal_profitability(
             or_(deal.partner_id.is_not(None), entry.id.is_not(None)),
             _year(deal.close_date, year),
         )
-        .order_by(deal.id, entry.id)  # by close date below: a sort in Python is cheaper
+        .order_by(deal.id)  # a deal's rows together; by close date below (cheaper in Python)
     )  # fmt: skip
     statement = _partner(query, deal.partner_id, partner_id)
     # The driver's own tuples: no ORM loading, and no Row built around each of them.
@@ -193,6 +193,7 @@ def deal_profitability(
     out: list[dict[str, Any]] = []
     unruled: dict[int, list[Any]] = {}  # index in out -> its facts; its rule said below
     rounders: dict[str | None, Callable[[Any], Decimal | None]] = {}
+    zeros: dict[str | None, Decimal | None] = {}  # 0 in each currency's minor unit
     names: dict[int, str] = {}  # rule id -> "#id": a year's deals share a few rules
     # The deal of the row before: its sums and rule so far, and how its amounts round.
     last_id, payable, receivable, best = None, nothing, nothing, None
@@ -221,6 +222,9 @@ def deal_profitability(
         currency = currency or default_currency or None
         closed = to_date(closed)
         cents = rounders.get(currency) or rounders.setdefault(currency, _rounding(currency, sqlite))
+        zero = zeros.get(currency)
+        if zero is None:
+            zero = zeros[currency] = cents(nothing)
         margin = None if amount is None or cost is None else amount - cost - payable + receivable
         if best is None:
             unruled[len(out)] = [partner, amount, cost, paid_amount, paid_date, practice,
@@ -228,7 +232,8 @@ def deal_profitability(
         out.append({
             "crm": crm, "crm_id": crm_id, "name": name, "partner_id": partner,
             "close_date": closed, "currency": currency, "amount": cents(amount),
-            "cost": cents(cost), "payable": cents(payable), "receivable": cents(receivable),
+            "cost": cents(cost), "payable": cents(payable) if payable else zero,
+            "receivable": cents(receivable) if receivable else zero,
             "net_margin": cents(margin),
             "rule": None if best is None else names.get(best) or names.setdefault(best, f"#{best}"),
         })  # fmt: skip
