@@ -22,7 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from rules.commission import (
@@ -43,8 +43,10 @@ from sync.store import (
     Crm,
     LedgerEntry,
     Opportunity,
+    OutboxEntry,
     Partner,
     Payout,
+    PayoutEntry,
     transaction,
 )
 
@@ -53,6 +55,10 @@ __all__ = ["AgreementFrozen", "CommissionService"]
 _REPLAY_CHUNK = 2000
 #: Replay chunks settled at once on PostgreSQL (see ``CommissionService.replay``).
 _REPLAY_WORKERS = 2
+#: Ledger rows a replay writes from which it refreshes the PostgreSQL planner's
+#: statistics of the tables it grew (``_GROWN``).
+_ANALYZE_AFTER = 10_000
+_GROWN = tuple(m.__tablename__ for m in (LedgerEntry, Payout, PayoutEntry, OutboxEntry))
 
 
 class AgreementFrozen(Conflict):
@@ -328,6 +334,13 @@ class CommissionService:
                         future.cancel()
         totals.setdefault("deals", 0)
         written = sum(totals[k] for k in ("accrual", "adjustment", "reversal"))
+        if written >= _ANALYZE_AFTER and self._on_postgresql():
+            # The planner's picture of the tables that grew, now rather than when the
+            # autovacuum comes by: a report read just after a first replay otherwise
+            # sorts the ledger it takes for a few thousand rows on disk (twice as slow).
+            # It samples a bounded number of rows, whatever the tables' size.
+            with transaction(self.factory) as session:
+                session.execute(text(f"ANALYZE {', '.join(_GROWN)}"))
         return {**totals, "rows_written": written}
 
     def _replay_chunks(self, partner_id: str | None, since: date | None) -> Iterator[list[int]]:
