@@ -43,10 +43,8 @@ from sync.store import (
     Crm,
     LedgerEntry,
     Opportunity,
-    OutboxEntry,
     Partner,
     Payout,
-    PayoutEntry,
     transaction,
 )
 
@@ -56,9 +54,8 @@ _REPLAY_CHUNK = 2000
 #: Replay chunks settled at once on PostgreSQL (see ``CommissionService.replay``).
 _REPLAY_WORKERS = 2
 #: Ledger rows a replay writes from which it refreshes the PostgreSQL planner's
-#: statistics of the tables it grew (``_GROWN``).
+#: statistics of the ledger.
 _ANALYZE_AFTER = 10_000
-_GROWN = tuple(m.__tablename__ for m in (LedgerEntry, Payout, PayoutEntry, OutboxEntry))
 
 
 class AgreementFrozen(Conflict):
@@ -335,12 +332,14 @@ class CommissionService:
         totals.setdefault("deals", 0)
         written = sum(totals[k] for k in ("accrual", "adjustment", "reversal"))
         if written >= _ANALYZE_AFTER and self._on_postgresql():
-            # The planner's picture of the tables that grew, now rather than when the
-            # autovacuum comes by: a report read just after a first replay otherwise
-            # sorts the ledger it takes for a few thousand rows on disk (twice as slow).
-            # It samples a bounded number of rows, whatever the tables' size.
+            # The planner's picture of the ledger, now rather than when the autovacuum
+            # comes by: a report read just after a first replay otherwise sorts the
+            # ledger it takes for a few thousand rows on disk (twice as slow). It samples
+            # a bounded number of rows whatever the ledger's size (0.45 s at 100,000).
+            # The payouts' and the outbox's statements are planned well without (and
+            # their analysis cost a further second).
             with transaction(self.factory) as session:
-                session.execute(text(f"ANALYZE {', '.join(_GROWN)}"))
+                session.execute(text(f"ANALYZE {LedgerEntry.__tablename__}"))
         return {**totals, "rows_written": written}
 
     def _replay_chunks(self, partner_id: str | None, since: date | None) -> Iterator[list[int]]:

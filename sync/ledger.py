@@ -103,28 +103,28 @@ def partner_rules(session: Session, partner_ids: Iterable[str]) -> dict[str, lis
         return found
     rows = session.execute(
         select(
-            AgreementRule,
-            Agreement.partner_id,
-            Agreement.version,
-            Agreement.effective_from,
-            Agreement.effective_to,
+            cast(Table, AgreementRule.__table__),  # Core rows: a replay reads them per chunk
+            Agreement.partner_id.label("of_partner"),
+            Agreement.version.label("of_version"),
+            Agreement.effective_from.label("version_from"),
+            Agreement.effective_to.label("version_to"),
         )
         .join(Agreement, Agreement.id == AgreementRule.agreement_id)
         .where(Agreement.partner_id.in_(wanted))
         .order_by(Agreement.version, AgreementRule.id)
     )
-    for rule, partner_id, version, starts, ends in rows:
-        terms = rule_terms(rule, version, starts, ends)
+    for rule in rows:
+        terms = rule_terms(rule, rule.of_version, rule.version_from, rule.version_to)
         if terms is not None:
-            found[partner_id].append(terms)
+            found[rule.of_partner].append(terms)
     return found
 
 
 def rule_terms(
-    rule: AgreementRule, version: int, starts: date, ends: date | None
+    rule: AgreementRule | Any, version: int, starts: date, ends: date | None
 ) -> RuleTerms | None:
-    """A stored rule as terms, clipped to its agreement's period; ``None`` when nothing
-    of it is left in force."""
+    """A stored rule (or a row of its columns) as terms, clipped to its agreement's
+    period; ``None`` when nothing of it is left in force."""
     effective_from = max(rule.effective_from, starts)
     effective_to = min((d for d in (rule.effective_to, ends) if d is not None), default=None)
     if effective_to is not None and effective_to <= effective_from:
