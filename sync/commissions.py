@@ -35,6 +35,7 @@ from rules.commission import (
 )
 from sync.audit import record
 from sync.ledger import deal_of, figure, partner_rules, rule_terms, settle, shown
+from sync.mirror.pipeline import garbage_collector_spares_existing
 from sync.program import Conflict, NotFound, ProgramError, checked_id
 from sync.store import (
     Agreement,
@@ -313,22 +314,10 @@ class CommissionService:
                 return counts
 
         chunks = self._replay_chunks(partner_id, since)
-        if workers == 1:  # here, in this thread (an in-memory SQLite is one connection)
-            for ids in chunks:
-                totals.update(settled(ids))
-        else:
-            with ThreadPoolExecutor(workers, thread_name_prefix="replay") as pool:
-                running: deque[Future[Counter[str]]] = deque()
-                try:
-                    for ids in chunks:
-                        running.append(pool.submit(settled, ids))
-                        if len(running) >= workers:
-                            totals.update(running.popleft().result())
-                    while running:
-                        totals.update(running.popleft().result())
-                finally:
-                    for future in running:
-                        future.cancel()
+        # A replay makes and drops a few hundred thousand objects; the collector's full
+        # passes over all else the process holds were a fifth of its time.
+        with garbage_collector_spares_existing():
+            self._settle_chunks(chunks, settled, workers, totals)
         totals.setdefault("deals", 0)
         written = sum(totals[k] for k in ("accrual", "adjustment", "reversal"))
         if written >= _ANALYZE_AFTER and self._on_postgresql():
@@ -341,6 +330,31 @@ class CommissionService:
             with transaction(self.factory) as session:
                 session.execute(text(f"ANALYZE {LedgerEntry.__tablename__}"))
         return {**totals, "rows_written": written}
+
+    @staticmethod
+    def _settle_chunks(
+        chunks: Iterator[list[int]],
+        settled: Callable[[list[int]], Counter[str]],
+        workers: int,
+        totals: Counter[str],
+    ) -> None:
+        """``settled`` on each chunk, ``workers`` at once, their counts added up in order."""
+        if workers == 1:  # here, in this thread (an in-memory SQLite is one connection)
+            for ids in chunks:
+                totals.update(settled(ids))
+            return
+        with ThreadPoolExecutor(workers, thread_name_prefix="replay") as pool:
+            running: deque[Future[Counter[str]]] = deque()
+            try:
+                for ids in chunks:
+                    running.append(pool.submit(settled, ids))
+                    if len(running) >= workers:
+                        totals.update(running.popleft().result())
+                while running:
+                    totals.update(running.popleft().result())
+            finally:
+                for future in running:
+                    future.cancel()
 
     def _replay_chunks(self, partner_id: str | None, since: date | None) -> Iterator[list[int]]:
         """The ids of the deals a replay settles, a chunk at a time, in id order."""
