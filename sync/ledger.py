@@ -101,9 +101,10 @@ def partner_rules(session: Session, partner_ids: Iterable[str]) -> dict[str, lis
     found: dict[str, list[RuleTerms]] = {p: [] for p in wanted}
     if not wanted:
         return found
-    rows = session.execute(
+    session.flush()  # what the session holds is read too, as an ORM query would
+    rows = session.connection().execute(  # Core rows: a replay reads them per chunk
         select(
-            cast(Table, AgreementRule.__table__),  # Core rows: a replay reads them per chunk
+            cast(Table, AgreementRule.__table__),
             Agreement.partner_id.label("of_partner"),
             Agreement.version.label("of_version"),
             Agreement.effective_from.label("version_from"),
