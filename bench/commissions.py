@@ -8,7 +8,8 @@ For each store it prints:
   so turning commissions on never halves a sync);
 - on a store holding ``--deals`` closed-won partner deals (loaded in bulk: the sandbox
   seeds a quarter of its deals won), the first ``commissions replay`` (it accrues every
-  deal) and the second (it must write 0 rows), as deals/s;
+  deal) and the second (it must write 0 rows), as deals/s, each with the replay's
+  default workers (two chunks at once on PostgreSQL, one on SQLite);
 - each named report over those deals, best of three (aim: under a second each).
 
     python bench/commissions.py [--records 100000] [--deals 100000] [--dialects sqlite,postgresql]
