@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import orjson
 from sqlalchemy import Table, and_, select, update
@@ -49,6 +49,8 @@ from sync.store import (
     Agreement,
     AgreementRule,
     AuditEntity,
+    CoSellDirection,
+    Crm,
     LedgerEntry,
     LedgerKind,
     MoneyFlow,
@@ -139,6 +141,30 @@ def rule_terms(
     )  # fmt: skip
 
 
+class _DealRow(NamedTuple):
+    """The columns of a deal :func:`settle` reads (as :data:`_DEAL_COLUMNS`), by name at
+    a tuple's cost: a SQLAlchemy row's attribute costs about 0.4 µs, read some twenty
+    times a deal."""
+
+    id: int
+    crm: Crm
+    crm_id: str
+    partner_id: str | None
+    currency: str | None
+    amount: Decimal | None
+    cost: Decimal | None
+    paid_amount: Decimal | None
+    paid_date: date | None
+    close_date: date | None
+    is_won: bool
+    deleted: bool
+    practice: str | None
+    direction: CoSellDirection | None
+
+
+_DEAL_COLUMNS = tuple(getattr(Opportunity, name) for name in _DealRow._fields)
+
+
 @dataclass
 class Book:
     """A deal's ledger rows and payouts as stored (and as this call changes them)."""
@@ -158,7 +184,19 @@ def books_of(session: Session, ids: Sequence[int], *, payouts: bool = True) -> d
     connection = session.connection()  # Core rows: a replay reads every deal's ledger
     for start in range(0, len(ids), _CHUNK):
         part = ids[start : start + _CHUNK]
-        for row in connection.execute(
+        # Unpacked, not read by name: a row's attribute costs more than the rest of its work.
+        for (
+            deal_id,
+            partner_id,
+            id_,
+            kind,
+            amount,
+            currency,
+            rule_id,
+            flow,
+            reverses,
+            key,
+        ) in connection.execute(
             select(
                 LedgerEntry.opportunity_id,
                 LedgerEntry.partner_id,
@@ -174,12 +212,10 @@ def books_of(session: Session, ids: Sequence[int], *, payouts: bool = True) -> d
             .where(_among(LedgerEntry.opportunity_id, part, dialect))
             .order_by(LedgerEntry.id)
         ):
-            key = row.idempotency_key
-            books[row.opportunity_id].partner_id = row.partner_id
-            books[row.opportunity_id].entries.append(
-                Entry(row.id, row.kind, row.amount, row.currency, row.agreement_rule_id,
-                      row.flow, row.reverses_entry_id, key, key.startswith(MANUAL_REVERSAL))
-            )  # fmt: skip
+            book = books[deal_id]
+            book.partner_id = partner_id
+            book.entries.append(Entry(id_, kind, amount, currency, rule_id, flow, reverses, key,
+                                      key.startswith(MANUAL_REVERSAL)))  # fmt: skip
     if payouts:
         add_payouts(session, books, [i for i in ids if books[i].entries])
     return books
@@ -272,28 +308,18 @@ def settle(
     if not ids:
         return counts, changed
     dialect = session.get_bind().dialect.name
-    deals: list[Any] = []
+    deals: list[_DealRow] = []
     session.flush()  # what the session holds is read too, as an ORM query would
     connection = session.connection()  # Core rows: no ORM loading for thousands of deals
     for start in range(0, len(ids), _CHUNK):
-        deals += connection.execute(
-            select(
-                Opportunity.id,
-                Opportunity.crm,
-                Opportunity.crm_id,
-                Opportunity.partner_id,
-                Opportunity.currency,
-                Opportunity.amount,
-                Opportunity.cost,
-                Opportunity.paid_amount,
-                Opportunity.paid_date,
-                Opportunity.close_date,
-                Opportunity.is_won,
-                Opportunity.deleted,
-                Opportunity.practice,
-                Opportunity.direction,
-            ).where(one_of(Opportunity.id, ids[start : start + _CHUNK], dialect))
-        ).all()
+        deals += map(
+            _DealRow._make,
+            connection.execute(
+                select(*_DEAL_COLUMNS).where(
+                    one_of(Opportunity.id, ids[start : start + _CHUNK], dialect)
+                )
+            ),
+        )
     books = books_of(session, [d.id for d in deals], payouts=False)
     deals = [d for d in deals if d.partner_id is not None or books[d.id].entries]
     if rules is None:
